@@ -45,7 +45,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def built_book(tmp_path_factory, worker_id):
+def built_book(tmp_path_factory, request):
     """The HTML book, built once per test run (shared between pytest-xdist workers)."""
     from filelock import FileLock
 
@@ -53,7 +53,7 @@ def built_book(tmp_path_factory, worker_id):
 
     # All workers of one run share the parent of their basetemp; build there, under a lock.
     root = tmp_path_factory.getbasetemp()
-    if worker_id != "master":
+    if hasattr(request.config, "workerinput"):  # a pytest-xdist worker
         root = root.parent
     out, log = root / "book", root / "book-build.log"
     with FileLock(str(root / "book.lock")):

@@ -1,0 +1,288 @@
+"""The shared measuring kit of the benchmarks: timing, slope fitting, machine facts, tables.
+
+Every benchmark module ``benchmarks/bench_*.py`` exposes ``run(quick: bool = False) ->
+list[Table]`` and uses only what is here, so all tables are measured and written the same way:
+
+- :func:`time_call` - the median wall-clock time of a call after warm-up runs;
+- :func:`time_interleaved` - the same for several calls timed in turns (fair ratios);
+  both take ``clock=WALL`` (default) or ``clock=CPU`` (process time, steadier on a busy
+  machine for single-threaded code);
+- :func:`threads` - a block run with numpy's BLAS and torch limited to n threads
+  (:func:`set_blas_threads` / :func:`blas_threads` set and read numpy's BLAS count);
+- :func:`fit_exponent` - the slope of ``log y`` against ``log x`` (the growth exponent);
+- :func:`machine_info` - where the numbers came from (CPU, cores, versions, threads, device);
+- :class:`Table` and :func:`write_table` - ``<name>.json`` and ``<name>.md`` in a results folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+"""Where ``python -m benchmarks`` writes its tables unless told otherwise."""
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_OPENBLAS_THREAD_SYMBOLS = (
+    "scipy_openblas_get_num_threads64_",
+    "scipy_openblas_get_num_threads",
+    "openblas_get_num_threads64_",
+    "openblas_get_num_threads",
+)
+
+
+Clock = Callable[[], float]
+
+WALL: Clock = time.perf_counter
+"""Wall-clock time: what a user waits (the default)."""
+
+CPU: Clock = time.process_time
+"""CPU time of this process: for single-threaded code, roughly the wall time on an idle
+machine. On a shared machine it leaves out the time other processes hold the core."""
+
+
+def time_call(
+    fn: Callable[[], Any], *, repeats: int = 7, warmup: int = 2, clock: Clock = WALL
+) -> float:
+    """Median seconds of ``fn()`` over ``repeats`` runs after ``warmup`` untimed runs."""
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    return time_interleaved({"fn": fn}, repeats=repeats, warmup=warmup, clock=clock)["fn"]
+
+
+def time_interleaved(
+    fns: dict[str, Callable[[], Any]], *, repeats: int = 7, warmup: int = 2, clock: Clock = WALL
+) -> dict[str, float]:
+    """Median seconds of each function, timed in turns (one run of each per round).
+
+    On a shared machine the load changes during a benchmark; taking turns exposes every
+    contender to the same conditions, so the ratios of the medians stay fair.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    if warmup < 0:
+        raise ValueError(f"warmup must be >= 0, got {warmup}")
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = clock()
+            fn()
+            times[name].append(clock() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def fit_exponent(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Least-squares slope p of log(y) = p log(x) + c: the exponent of y ~ x^p."""
+    x = np.asarray(xs, dtype=float)
+    y = np.asarray(ys, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape or x.size < 2:
+        raise ValueError(
+            f"xs and ys must be 1-D of equal length >= 2, got shapes {x.shape} and {y.shape}"
+        )
+    if np.any(x <= 0) or np.any(y <= 0):
+        raise ValueError("xs and ys must be positive to fit a log-log slope")
+    slope, _ = np.polyfit(np.log(x), np.log(y), 1)
+    return float(slope)
+
+
+def _openblas_function(kind: str) -> Callable[..., int] | None:
+    """OpenBLAS's ``get``/``set`` thread-count function as loaded by numpy (Linux only)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for symbol in _OPENBLAS_THREAD_SYMBOLS:
+            function = getattr(library, symbol.replace("_get_", f"_{kind}_"), None)
+            if function is not None:
+                return function
+    return None
+
+
+def blas_threads() -> int | None:
+    """The thread count of the OpenBLAS that numpy uses, or None where it cannot be asked."""
+    getter = _openblas_function("get")
+    if getter is None:
+        return None
+    getter.restype = ctypes.c_int
+    return int(getter())
+
+
+def set_blas_threads(count: int) -> bool:
+    """Set numpy's OpenBLAS thread count at run time; False where that is not possible."""
+    setter = _openblas_function("set")
+    if setter is None:
+        return False
+    setter(ctypes.c_int(count))
+    return blas_threads() == count
+
+
+@contextlib.contextmanager
+def threads(count: int) -> Iterator[None]:
+    """Run the block with numpy's BLAS and (if imported) torch limited to ``count`` threads.
+
+    Both counts are restored afterwards. On a shared machine one thread gives the steadiest
+    timings: a multithreaded BLAS call waits for its slowest thread, which another process
+    may have descheduled.
+    """
+    torch = sys.modules.get("torch")
+    old_blas = blas_threads()
+    old_torch = torch.get_num_threads() if torch is not None else None
+    if not set_blas_threads(count):
+        log(f"  (cannot set numpy's BLAS threads; it uses {old_blas})")
+    if torch is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if old_blas is not None:
+            set_blas_threads(old_blas)
+        if torch is not None:
+            torch.set_num_threads(old_torch)
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _torch_facts() -> dict[str, Any]:
+    try:
+        import torch
+    except ImportError:
+        return {"torch": None, "torch_threads": None, "device": "cpu (torch not installed)"}
+    device = "cpu"
+    if torch.cuda.is_available():
+        device = f"cpu + {torch.cuda.get_device_name(0)}"
+    return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(), "device": device}
+
+
+def _load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages: how busy a shared machine was while measuring."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def machine_info() -> dict[str, Any]:
+    """Facts that make a timing reproducible: platform, CPU, cores, versions, threads, device."""
+    info: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "platform": platform.platform(),
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "blas_threads": blas_threads(),
+        "load_average": _load_average(),
+    }
+    info.update(_torch_facts())
+    info["thread_env"] = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
+    return info
+
+
+@dataclasses.dataclass
+class Table:
+    """One result table: ``rows`` are sequences of cells in the order of ``columns``."""
+
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        for i, row in enumerate(self.rows):
+            if len(row) != len(self.columns):
+                raise ValueError(
+                    f"row {i} of table {self.name!r} has {len(row)} cells, "
+                    f"expected {len(self.columns)} (columns {self.columns})"
+                )
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        return f"{value:.4g}"
+    return str(value)
+
+
+def machine_line(info: dict[str, Any]) -> str:
+    """A one-line summary of :func:`machine_info` for the foot of a table."""
+    return (
+        f"Machine: {info['cpu']}, {info['cores']} cores, {info['platform']}; "
+        f"Python {info['python']}, numpy {info['numpy']} (BLAS threads {info['blas_threads']}), "
+        f"torch {info['torch']} (threads {info['torch_threads']}); device {info['device']}; "
+        f"load average {info['load_average']}; {info['date']}."
+    )
+
+
+def to_markdown(table: Table, info: dict[str, Any] | None = None) -> str:
+    """The table as GitHub markdown: title, header, rows, notes and the machine line."""
+    lines = [f"### {table.title}", ""]
+    lines.append("| " + " | ".join(table.columns) + " |")
+    lines.append("|" + "|".join("---" for _ in table.columns) + "|")
+    lines.extend("| " + " | ".join(_cell(c) for c in row) + " |" for row in table.rows)
+    if table.notes:
+        lines += ["", table.notes]
+    if info is not None:
+        lines += ["", machine_line(info)]
+    return "\n".join(lines) + "\n"
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return str(value)
+    return value
+
+
+def write_table(table: Table, results_dir: str | os.PathLike[str] = RESULTS_DIR) -> list[Path]:
+    """Write ``<name>.json`` (table + machine info) and ``<name>.md``; return the two paths."""
+    folder = Path(results_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    info = machine_info()
+    record = dataclasses.asdict(table)
+    record["rows"] = [[_json_value(c) for c in row] for row in table.rows]
+    record["machine"] = info
+    json_path = folder / f"{table.name}.json"
+    md_path = folder / f"{table.name}.md"
+    json_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    md_path.write_text(to_markdown(table, info), encoding="utf-8")
+    return [json_path, md_path]
+
+
+def log(message: str) -> None:
+    """Progress messages go to stderr, so stdout carries only the tables."""
+    print(message, file=sys.stderr, flush=True)

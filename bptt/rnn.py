@@ -1,0 +1,404 @@
+"""The tanh RNN in numpy: forward and backward through time, one step or a whole batch.
+
+Chapter 4 (BPTT from scratch) derives everything here. The model, batch first::
+
+    a_t = W_xh x_t + W_hh h_{t-1} + b        x: (B, T, D), W_xh: (H, D), W_hh: (H, H), b: (H,)
+    h_t = f(a_t)                              h: (B, T, H), f = tanh (or the identity)
+    o_t = W_hy h_t + b_y                      W_hy: (Q, H), b_y: (Q,), o: (B, T, Q)
+
+and its backward pass: with g_t = dL/dh_t arriving from outside the recurrence (the read-out's
+loss) and the carry c_t = dL/dh_t through h_{t+1},
+
+    delta_t = (g_t + c_t) * f'(a_t)           (f'(a_t) = 1 - h_t^2 for tanh)
+    c_{t-1} = W_hh^T delta_t                  (the backward recursion, chapter 2)
+    dL/dW_hh = sum_t delta_t h_{t-1}^T,  dL/dW_xh = sum_t delta_t x_t^T,  dL/db = sum_t delta_t.
+
+Losses (chapter 4): the per-step mean squared error through the read-out, the per-step
+softmax cross-entropy over a vocabulary, and either one measured at the last step only.
+Every array is batch first; results keep the input's floating dtype.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from bptt import _validate as v
+
+ACTIVATIONS = ("tanh", "identity")
+"""The hidden nonlinearities: ``"identity"`` gives the linear RNN of chapters 3 and 13."""
+
+STEPS = ("all", "last")
+"""Where a loss is measured: at every time step (mean over T) or at the last step only."""
+
+PARAMETER_NAMES = ("W_xh", "W_hh", "b", "W_hy", "b_y")
+
+
+@dataclasses.dataclass(frozen=True)
+class StepCache:
+    """What :func:`step_backward` needs from :func:`step_forward` (one time step)."""
+
+    x: np.ndarray  # (B, D)
+    h_prev: np.ndarray  # (B, H)
+    h: np.ndarray  # (B, H)
+    W_xh: np.ndarray  # (H, D)
+    W_hh: np.ndarray  # (H, H)
+    activation: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Cache:
+    """What :func:`backward` needs from :func:`forward` (a whole batch of sequences)."""
+
+    x: np.ndarray  # (B, T, D)
+    h0: np.ndarray  # (B, H)
+    h: np.ndarray  # (B, T, H)
+    W_xh: np.ndarray  # (H, D)
+    W_hh: np.ndarray  # (H, H)
+    activation: str
+
+    @property
+    def h_prev(self) -> np.ndarray:
+        """(B, T, H): h_{t-1} for every step, h_0 first."""
+        return np.concatenate([self.h0[:, None, :], self.h[:, :-1]], axis=1)
+
+    @property
+    def derivative(self) -> np.ndarray:
+        """(B, T, H): f'(a_t) for every step, from the stored h_t."""
+        return activation_derivative(self.h, self.activation)
+
+
+def activation_derivative(h: np.ndarray, activation: str) -> np.ndarray:
+    """f'(a) written through h = f(a): 1 - h^2 for tanh, 1 for the identity (same shape as h)."""
+    if activation == "tanh":
+        return 1.0 - h * h
+    return np.ones_like(h)
+
+
+def _activate(a: np.ndarray, activation: str, out: np.ndarray | None = None) -> np.ndarray:
+    if activation == "tanh":
+        return np.tanh(a, out=out)
+    if out is None:
+        return a
+    out[...] = a
+    return out
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def check_step(x_t, h_prev, W_xh, W_hh, b) -> tuple:
+    """The arguments of :func:`step_forward`, checked, and their ``dims`` (B, D, H)."""
+    dims: v.Dims = {}
+    x_t = v.float_array("x_t", x_t, ("B", "D"), dims)
+    h_prev = v.float_array("h_prev", h_prev, ("B", "H"), dims)
+    W_xh = v.float_array("W_xh", W_xh, ("H", "D"), dims)
+    W_hh = v.float_array("W_hh", W_hh, ("H", "H"), dims)
+    b = v.float_array("b", b, ("H",), dims)
+    return x_t, h_prev, W_xh, W_hh, b, dims
+
+
+def check_sequence(x, h0, W_xh, W_hh, b) -> tuple:
+    """The arguments of :func:`forward`, checked (h0 None -> zeros), and their ``dims``.
+
+    h0 comes back in the common dtype of x and the weights, the dtype of the states.
+    """
+    dims: v.Dims = {}
+    x = v.float_array("x", x, ("B", "T", "D"), dims)
+    W_xh = v.float_array("W_xh", W_xh, ("H", "D"), dims)
+    W_hh = v.float_array("W_hh", W_hh, ("H", "H"), dims)
+    b = v.float_array("b", b, ("H",), dims)
+    dtype = np.result_type(x, W_xh, W_hh, b)
+    h0 = v.float_array_or_zeros("h0", h0, ("B", "H"), dims, dtype)
+    return x, h0, W_xh, W_hh, b, dims
+
+
+def recurrent_step(
+    pre_t: np.ndarray,
+    h_prev: np.ndarray,
+    W_hh_T: np.ndarray,
+    activation: str,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """h_t = f(pre_t + W_hh h_{t-1}) with pre_t = W_xh x_t + b already computed (B, H)."""
+    a_t = h_prev @ W_hh_T
+    a_t += pre_t
+    return _activate(a_t, activation, out=out)
+
+
+# --------------------------------------------------------------------------- one step
+
+
+def step_forward(
+    x_t: np.ndarray,
+    h_prev: np.ndarray,
+    W_xh: np.ndarray,
+    W_hh: np.ndarray,
+    b: np.ndarray,
+    *,
+    activation: str = "tanh",
+) -> tuple[np.ndarray, StepCache]:
+    """One step h_t = f(W_xh x_t + W_hh h_{t-1} + b) (chapter 4, eq. of the forward pass).
+
+    Shapes: x_t (B, D), h_prev (B, H), W_xh (H, D), W_hh (H, H), b (H,) -> h_t (B, H).
+    Returns ``(h_t, cache)``; pass the cache to :func:`step_backward`.
+    """
+    activation = v.choice("activation", activation, ACTIVATIONS)
+    x_t, h_prev, W_xh, W_hh, b, _ = check_step(x_t, h_prev, W_xh, W_hh, b)
+    h_t = _activate(x_t @ W_xh.T + h_prev @ W_hh.T + b, activation)
+    return h_t, StepCache(x_t, h_prev, h_t, W_xh, W_hh, activation)
+
+
+def step_backward(dh_t: np.ndarray, cache: StepCache) -> dict[str, np.ndarray]:
+    """Backward through one step: delta = dh_t * f'(a_t), then the local gradients (chapter 4).
+
+    ``dh_t`` (B, H) is the total dL/dh_t (from the loss and from step t+1). Returns a dict with
+    ``x`` (B, D) = delta W_xh, ``h_prev`` (B, H) = delta W_hh, ``W_xh`` (H, D) = delta^T x_t,
+    ``W_hh`` (H, H) = delta^T h_{t-1} and ``b`` (H,) = sum over the batch of delta.
+    """
+    if not isinstance(cache, StepCache):
+        raise TypeError(f"cache: expected the StepCache from step_forward, got {type(cache)}")
+    dh_t = v.float_array("dh_t", dh_t, ("B", "H"), v.bind("cache.h", cache.h.shape, ("B", "H")))
+    delta = dh_t * activation_derivative(cache.h, cache.activation)
+    return {
+        "x": delta @ cache.W_xh,
+        "h_prev": delta @ cache.W_hh,
+        "W_xh": delta.T @ cache.x,
+        "W_hh": delta.T @ cache.h_prev,
+        "b": delta.sum(axis=0),
+    }
+
+
+# --------------------------------------------------------------------------- whole sequence
+
+
+def forward(
+    x: np.ndarray,
+    h0: np.ndarray | None,
+    W_xh: np.ndarray,
+    W_hh: np.ndarray,
+    b: np.ndarray,
+    *,
+    activation: str = "tanh",
+) -> tuple[np.ndarray, Cache]:
+    """All hidden states h_t = f(W_xh x_t + W_hh h_{t-1} + b), t = 1..T (chapter 4).
+
+    Shapes: x (B, T, D), h0 (B, H) or None for zeros, W_xh (H, D), W_hh (H, H), b (H,).
+    Returns ``(h, cache)`` with h (B, T, H), ``h[:, t-1]`` = h_t. The input projection of all
+    steps is one matrix product; only the recurrence W_hh h_{t-1} runs step by step.
+    """
+    activation = v.choice("activation", activation, ACTIVATIONS)
+    x, h0, W_xh, W_hh, b, _ = check_sequence(x, h0, W_xh, W_hh, b)
+    batch, steps, _ = x.shape
+    pre = x @ W_xh.T + b  # (B, T, H): the input part of every a_t at once
+    W_hh_T = np.ascontiguousarray(W_hh.T)
+    h = np.empty((batch, steps, W_hh.shape[0]), dtype=h0.dtype)
+    h_prev = h0
+    for t in range(steps):
+        h_prev = recurrent_step(pre[:, t], h_prev, W_hh_T, activation, out=h[:, t])
+    return h, Cache(x, h0, h, W_xh, W_hh, activation)
+
+
+def _adjoints(
+    dh: np.ndarray, derivative: np.ndarray, W_hh: np.ndarray, scale: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The backward recursion delta_t = (g_t + c_t) f'(a_t), c_{t-1} = s_t W_hh^T delta_t.
+
+    ``dh`` (..., B, T, H) holds g_t; ``scale`` (broadcastable to (..., B, T)) multiplies each
+    recurrent edge h_{t-1} -> h_t (None: all ones, the exact BPTT). Returns ``(delta, dh0)``,
+    delta (..., B, T, H) and dh0 (..., B, H) = c_0.
+    """
+    steps = dh.shape[-2]
+    shape = np.broadcast_shapes(dh.shape, derivative.shape)
+    if scale is not None:
+        shape = np.broadcast_shapes(shape, scale.shape + (1,))
+    delta = np.empty(shape, dtype=np.result_type(dh, derivative, W_hh))
+    carry = np.zeros(delta.shape[:-2] + delta.shape[-1:], dtype=delta.dtype)
+    for t in range(steps - 1, -1, -1):
+        d_t = np.add(dh[..., t, :], carry, out=delta[..., t, :])
+        d_t *= derivative[..., t, :]
+        carry = d_t @ W_hh
+        if scale is not None:
+            carry *= scale[..., t, None]
+    return delta, carry
+
+
+def _gradients_from_adjoints(
+    delta: np.ndarray, dh0: np.ndarray, cache: Cache
+) -> dict[str, np.ndarray]:
+    """dL/d(x, h0, W_xh, W_hh, b) from delta_t; leading sample axes of delta are kept."""
+    return {
+        "x": delta @ cache.W_xh,
+        "h0": dh0,
+        "W_xh": np.tensordot(delta, cache.x, axes=([-3, -2], [0, 1])),
+        "W_hh": np.tensordot(delta, cache.h_prev, axes=([-3, -2], [0, 1])),
+        "b": delta.sum(axis=(-3, -2)),
+    }
+
+
+def check_cache(cache: object) -> Cache:
+    """``cache`` if it is the :class:`Cache` of :func:`forward`, else a TypeError."""
+    if not isinstance(cache, Cache):
+        raise TypeError(f"cache: expected the Cache returned by forward, got {type(cache)}")
+    return cache
+
+
+def backward(dh: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
+    """BPTT for the whole batch: gradients of L from dh = dL/dh_t from outside (chapter 4).
+
+    ``dh`` (B, T, H) is the gradient that reaches each h_t directly from the loss (not through
+    h_{t+1}); zeros where a step has no loss. Returns a dict with ``x`` (B, T, D), ``h0``
+    (B, H), ``W_xh`` (H, D), ``W_hh`` (H, H) and ``b`` (H,), summed over the batch, in
+    O(B T H (H + D)) time.
+    """
+    cache = check_cache(cache)
+    dh = v.float_array("dh", dh, ("B", "T", "H"), v.bind("cache.h", cache.h.shape, ("B", "T", "H")))
+    delta, dh0 = _adjoints(dh, cache.derivative, cache.W_hh)
+    return _gradients_from_adjoints(delta, dh0, cache)
+
+
+# --------------------------------------------------------------------------- read-out and losses
+
+
+def readout(h: np.ndarray, W_hy: np.ndarray, b_y: np.ndarray | None = None) -> np.ndarray:
+    """o_t = W_hy h_t + b_y for every step: h (B, T, H), W_hy (Q, H), b_y (Q,) -> o (B, T, Q)."""
+    dims: v.Dims = {}
+    h = v.float_array("h", h, ("B", "T", "H"), dims)
+    W_hy = v.float_array("W_hy", W_hy, ("Q", "H"), dims)
+    o = h @ W_hy.T
+    if b_y is not None:
+        o += v.float_array("b_y", b_y, ("Q",), dims)
+    return o
+
+
+def readout_backward(do: np.ndarray, h: np.ndarray, W_hy: np.ndarray) -> dict[str, np.ndarray]:
+    """Backward through the read-out: do (B, T, Q) -> ``h`` (B, T, H) = do W_hy,
+    ``W_hy`` (Q, H) = sum_{b,t} do_t h_t^T, ``b_y`` (Q,) = sum_{b,t} do_t (chapter 4)."""
+    dims: v.Dims = {}
+    h = v.float_array("h", h, ("B", "T", "H"), dims)
+    W_hy = v.float_array("W_hy", W_hy, ("Q", "H"), dims)
+    do = v.float_array("do", do, ("B", "T", "Q"), dims)
+    return {
+        "h": do @ W_hy,
+        "W_hy": np.tensordot(do, h, axes=([0, 1], [0, 1])),
+        "b_y": do.sum(axis=(0, 1)),
+    }
+
+
+def _step_weights(shape: tuple[int, int], steps: str, dtype: np.dtype) -> np.ndarray:
+    """(B, T) weights of the per-step losses: 1/(B T) at every step, or 1/B at the last one."""
+    batch, length = shape
+    weights = np.zeros(shape, dtype=dtype)
+    if steps == "all":
+        weights[:] = 1.0 / (batch * length)
+    else:
+        weights[:, -1] = 1.0 / batch
+    return weights
+
+
+def mse_loss(o: np.ndarray, y: np.ndarray, *, steps: str = "all") -> tuple[float, np.ndarray]:
+    """Mean squared error L = mean over the batch of (1/T) sum_t 1/2 ||o_t - y_t||^2 (ch. 3, 4).
+
+    With ``steps="last"`` only t = T counts: L = mean over the batch of 1/2 ||o_T - y_T||^2.
+    Shapes: o, y (B, T, Q). Returns ``(L, dL/do)`` with dL/do (B, T, Q) = w_t (o_t - y_t),
+    w_t = 1/(B T) (or 1/B at the last step and 0 elsewhere).
+    """
+    steps = v.choice("steps", steps, STEPS)
+    dims: v.Dims = {}
+    o = v.float_array("o", o, ("B", "T", "Q"), dims)
+    y = v.float_array("y", y, ("B", "T", "Q"), dims)
+    weights = _step_weights(o.shape[:2], steps, o.dtype)[..., None]
+    error = o - y
+    loss = float(0.5 * np.sum(weights * error * error))
+    return loss, weights * error
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log softmax over the last axis, stable: z - max z - log sum exp(z - max z)."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def cross_entropy_loss(
+    logits: np.ndarray, targets: np.ndarray, *, steps: str = "all"
+) -> tuple[float, np.ndarray]:
+    """Softmax cross-entropy L = mean over batch and steps of -log softmax(z_t)[y_t] (ch. 4, 5).
+
+    Shapes: logits (B, T, V) floats, targets (B, T) integer class indices in [0, V). With
+    ``steps="last"`` only t = T counts. Returns ``(L, dL/dlogits)`` with the gradient
+    w_t (softmax(z_t) - onehot(y_t)). Stable for large logits (the max is subtracted first).
+    """
+    steps = v.choice("steps", steps, STEPS)
+    dims: v.Dims = {}
+    logits = v.float_array("logits", logits, ("B", "T", "V"), dims)
+    vocab = logits.shape[-1]
+    targets = v.index_array("targets", targets, ("B", "T"), dims, upper=vocab, upper_name="V")
+    weights = _step_weights(logits.shape[:2], steps, logits.dtype)
+    log_p = log_softmax(logits)
+    picked = np.take_along_axis(log_p, targets[..., None], axis=-1)[..., 0]
+    loss = float(-np.sum(weights * picked))
+    grad = np.exp(log_p)  # softmax(z_t)
+    batch_index, step_index = np.indices(targets.shape)
+    grad[batch_index, step_index, targets] -= 1.0
+    return loss, grad * weights[..., None]
+
+
+LOSSES = {"mse": mse_loss, "cross_entropy": cross_entropy_loss}
+
+
+# --------------------------------------------------------------------------- the whole model
+
+
+def init_params(
+    D: int, H: int, Q: int, *, rng: np.random.Generator | int, dtype: type = np.float64
+) -> dict[str, np.ndarray]:
+    """Random parameters of the tanh RNN with a read-out: W ~ N(0, 1/fan_in), biases 0.
+
+    Returns ``W_xh`` (H, D), ``W_hh`` (H, H), ``b`` (H,), ``W_hy`` (Q, H), ``b_y`` (Q,).
+    """
+    D, H, Q = (v.integer(n, s, minimum=1) for n, s in (("D", D), ("H", H), ("Q", Q)))
+    rng = v.generator("rng", rng)
+    params = {
+        "W_xh": rng.standard_normal((H, D)) / np.sqrt(D),
+        "W_hh": rng.standard_normal((H, H)) / np.sqrt(H),
+        "b": np.zeros(H),
+        "W_hy": rng.standard_normal((Q, H)) / np.sqrt(H),
+        "b_y": np.zeros(Q),
+    }
+    return {name: value.astype(dtype) for name, value in params.items()}
+
+
+def check_params(params: object) -> dict[str, np.ndarray]:
+    """``params`` if it is a dict with the keys of :data:`PARAMETER_NAMES`."""
+    if not isinstance(params, dict) or set(params) != set(PARAMETER_NAMES):
+        got = sorted(params) if isinstance(params, dict) else type(params).__name__
+        raise TypeError(f"params: expected a dict with keys {list(PARAMETER_NAMES)}, got {got}")
+    return params
+
+
+def loss_and_gradients(
+    x: np.ndarray,
+    y: np.ndarray,
+    params: dict[str, np.ndarray],
+    *,
+    h0: np.ndarray | None = None,
+    loss: str = "mse",
+    steps: str = "all",
+    activation: str = "tanh",
+) -> tuple[float, dict[str, np.ndarray]]:
+    """Forward, loss and BPTT of the whole model in one call (chapter 4).
+
+    x (B, T, D); y (B, T, Q) targets for ``loss="mse"`` or (B, T) class indices for
+    ``loss="cross_entropy"``; ``params`` as from :func:`init_params`. Returns ``(L, grads)``
+    with a gradient for every parameter and for ``h0`` (B, H) and ``x`` (B, T, D).
+    """
+    params = check_params(params)
+    loss_fn = LOSSES[v.choice("loss", loss, tuple(LOSSES))]
+    h, cache = forward(x, h0, params["W_xh"], params["W_hh"], params["b"], activation=activation)
+    o = readout(h, params["W_hy"], params["b_y"])
+    value, do = loss_fn(o, y, steps=steps)
+    top = readout_backward(do, h, params["W_hy"])
+    grads = backward(top.pop("h"), cache)
+    grads.update(top)
+    return value, grads
