@@ -90,6 +90,7 @@ def execute(path: Path, timeout: int = 900) -> None:
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,  # per-cell timestamps would make every re-execution a diff
     )
     client.execute()
     nb.metadata.pop("widgets", None)  # widget state is session-specific and large

@@ -1,0 +1,72 @@
+"""Graded exercises: in-notebook self-checks and a sandboxed batch grader.
+
+For learners, in an exercise notebook::
+
+    from bptt.grading import check
+    check("ex01", step_backward=step_backward)   # prints points and a hint per part
+
+For instructors, over a folder of submitted notebooks (flat, or one folder per student)::
+
+    python -m bptt.grading grade SUBMISSIONS --out REPORT_DIR    # or: bptt-grade grade ...
+
+writes ``REPORT_DIR/grades.csv`` and ``grades.json`` (:mod:`bptt.grading.report`). Each notebook
+runs in its own time-, memory- and CPU-limited child process (:mod:`bptt.grading.sandbox`,
+:mod:`bptt.grading.runner`); scores are computed in the grader's process from plain numbers.
+Extra, private parts come from the file named by ``BPTT_PRIVATE_CHECKS``
+(:mod:`bptt.grading.registry`).
+
+How a check works: every graded *part* (:class:`Part`) first COLLECTs (runs the learner's
+functions on inputs it chooses, reduces the results to plain numbers) and then SCOREs (computes
+the expected values independently, with torch autograd, finite differences or an invariant, and
+compares them, :mod:`bptt.grading.hints`). A check never prints the expected values.
+
+Adding an exercise ``exNN`` (ex05 to ex08 follow this recipe):
+
+1. Write ``solutions/exNN_topic.ipynb`` (the source of truth). Put its id in the notebook
+   metadata: ``metadata["bptt"] = {"exercise": "exNN"}``. Title the first markdown cell
+   ``# Solution N: ...``. Every piece of learner code lives inside a function, between the lines
+   ``# BEGIN SOLUTION`` and ``# END SOLUTION``; solution-only prose sits between
+   ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->``. End with ``def answers():`` returning
+   ``{"q1": ..., ...}``. Check cells (tag them ``check``) call ``check("exNN", name=name)``; the
+   batch grader skips them.
+2. Write ``bptt/grading/exercises/exNN_topic.py`` defining ``EXERCISE = Exercise("exNN", title,
+   parts)``. Each :class:`Part` names the learner functions it ``needs``, builds its inputs from
+   a seed (``make_inputs``), calls the functions (``collect``: return ``{name: array or str}``;
+   raise :class:`WrongOutput` with a clear message for unusable results) and scores
+   (``score``: compute the expected values independently, use :func:`hints.compare` for
+   specific hints, return a :class:`Verdict`). Questions come from
+   :func:`questions.number_question` and :func:`questions.choice_question`. Import torch inside
+   functions, not at module level, so numpy-only exercises stay light. The registry finds the
+   module by its name; nothing else needs registering.
+3. Run ``python tools/make_exercises.py exNN`` to generate and execute
+   ``exercises/exNN_topic.ipynb``, then execute the solution with ``tools/nbtool.py execute``.
+4. Tests, in a test file of the exercise's own: the solution scores full marks and the stubs
+   score zero (load a notebook's functions in-process with
+   :func:`bptt.grading.notebook.notebook_namespace`, score them with :func:`run_checks`), and at
+   least two typical wrong answers per part lose that part's points, each with its hint;
+   ``tests/test_grading_exercises.py`` shows the pattern for ex01 to ex04.
+   ``tests/test_grading_notebooks.py`` already checks every registered exercise's notebooks:
+   both exist, the exercise is generated from the solution, the metadata names the exercise.
+"""
+
+from __future__ import annotations
+
+from .errors import NotAnswered, WrongOutput
+from .parts import Exercise, Part, PartResult, Verdict, collect_part, score_part
+from .registry import exercise_ids, get_exercise
+from .selfcheck import check, run_checks
+
+__all__ = [
+    "Exercise",
+    "NotAnswered",
+    "Part",
+    "PartResult",
+    "Verdict",
+    "WrongOutput",
+    "check",
+    "collect_part",
+    "exercise_ids",
+    "get_exercise",
+    "run_checks",
+    "score_part",
+]

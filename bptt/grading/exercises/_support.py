@@ -1,0 +1,86 @@
+"""Helpers the exercise checks share: seeded generators, reading learner results, torch leaves.
+
+torch is imported inside :func:`torch`, never at module level, so the numpy exercises'
+COLLECT step (which runs in the learner's kernel or the grader's child) stays torch-free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import zlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import WrongOutput, a_type
+
+
+def rng_for(seed: int, salt: str) -> np.random.Generator:
+    """A generator for the inputs of one part: distinct parts get distinct streams."""
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(salt.encode())])
+
+
+def entries(result: Any, keys: tuple[str, ...], what: str) -> dict[str, Any]:
+    """``{key: result[key]}`` for a learner function's dict result; WrongOutput if it is not one."""
+    if not isinstance(result, Mapping):
+        raise WrongOutput(
+            f"{what} should return a dict with keys {', '.join(keys)}; got {a_type(result)}"
+        )
+    absent = [k for k in keys if k not in result]
+    if absent:
+        raise WrongOutput(f"{what}'s result has no key {', '.join(repr(k) for k in absent)}")
+    return {k: result[k] for k in keys}
+
+
+def pair(result: Any, what: str, names: str) -> tuple[Any, Any]:
+    """The two items of a learner function's ``(a, b)`` result; WrongOutput otherwise."""
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise WrongOutput(f"{what} should return a pair {names}; got {a_type(result)}")
+    return result[0], result[1]
+
+
+def copied(value: Any) -> Any:
+    """A deep copy of nested dicts/lists of arrays, so learner code cannot alter the inputs."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, Mapping):
+        return {k: copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copied(v) for v in value]
+    return value
+
+
+def torch():
+    """The torch module, with float64 as the dtype the checks compute in."""
+    import torch as _torch
+
+    return _torch
+
+
+def leaf(array: np.ndarray):
+    """A float64 torch tensor that requires grad, from a numpy array."""
+    t = torch()
+    return t.tensor(np.asarray(array, dtype=float), dtype=t.float64, requires_grad=True)
+
+
+def grad_of(tensor) -> np.ndarray:
+    """The gradient stored on a leaf as a numpy array (zeros when autograd never reached it)."""
+    if tensor.grad is None:
+        return np.zeros(tuple(tensor.shape))
+    return tensor.grad.detach().numpy().copy()
+
+
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run torch on one thread inside the block (tiny models: threads only add overhead).
+
+    The learner's own thread setting is restored afterwards.
+    """
+    t = torch()
+    threads = t.get_num_threads()
+    t.set_num_threads(1)
+    try:
+        yield
+    finally:
+        t.set_num_threads(threads)

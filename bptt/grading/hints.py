@@ -1,0 +1,108 @@
+"""Compare a learner's array with the expected one and say, specifically, what is wrong.
+
+:func:`compare` returns ``None`` when the values match and otherwise a hint naming the value:
+a wrong shape, a transposed matrix, NaN, a wrong sign, a known wrong scale (a dropped 1/T), or
+a match with one of the part's *variants*: wrong answers the part computes on purpose (the
+gradient without the tanh derivative, the sum over one time step only, ...). A hint never
+contains the expected numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import WrongOutput
+
+DEFAULT_RTOL = 1e-6
+"""Relative tolerance of array checks: float64 code agrees far better; float32 would not pass."""
+ATOL = 1e-13
+
+
+def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
+    """max |got - expected| / max |expected| (inf when the shapes differ)."""
+    got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
+    if got.shape != expected.shape:
+        return float("inf")
+    if got.size == 0:
+        return 0.0
+    scale = float(np.max(np.abs(expected)))
+    diff = float(np.max(np.abs(got - expected)))
+    return diff / scale if scale > 0 else (0.0 if diff == 0 else float("inf"))
+
+
+def close(got: np.ndarray, expected: np.ndarray, rtol: float = DEFAULT_RTOL) -> bool:
+    """Same shape and max |got - expected| <= rtol max |expected| + ATOL."""
+    got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
+    if got.shape != expected.shape or not np.all(np.isfinite(got)):
+        return False
+    if got.size == 0:
+        return True
+    bound = rtol * float(np.max(np.abs(expected))) + ATOL
+    return float(np.max(np.abs(got - expected))) <= bound
+
+
+def _transposed(got: np.ndarray, expected: np.ndarray, rtol: float) -> bool:
+    return got.ndim == 2 and expected.ndim == 2 and close(got.T, expected, rtol)
+
+
+def compare(
+    name: str,
+    got: Any,
+    expected: Any,
+    *,
+    rtol: float = DEFAULT_RTOL,
+    variants: Sequence[tuple[Any, str]] = (),
+    scales: Sequence[tuple[float, str]] = (),
+) -> str | None:
+    """``None`` if ``got`` matches ``expected``, else ``"<name>: <what is wrong>"``.
+
+    ``variants`` are ``(wrong_value, hint)`` pairs and ``scales`` ``(factor, hint)`` pairs: when
+    ``got`` equals a wrong value, or ``factor * expected``, that hint is given.
+    """
+    expected = np.asarray(expected, dtype=float)
+    if isinstance(got, str):
+        return f"{name}: should be numbers, got the text {got[:40]!r}"
+    got = np.asarray(got, dtype=float)
+    if got.shape != expected.shape:
+        if _transposed(got, expected, rtol):
+            return f"{name}: transposed (shape {got.shape}, expected {expected.shape})"
+        return f"{name}: shape {got.shape}, expected {expected.shape}"
+    if not np.all(np.isfinite(got)):
+        return f"{name}: contains NaN or inf"
+    if close(got, expected, rtol):
+        return None
+    if _transposed(got, expected, rtol):
+        return f"{name}: transposed (check the order of the factors in the outer product)"
+    for value, hint in variants:
+        if close(got, value, rtol):
+            return f"{name}: {hint}"
+    for factor, hint in scales:
+        if close(got, factor * expected, rtol):
+            return f"{name}: {hint}"
+    if close(got, -expected, rtol):
+        return f"{name}: wrong sign"
+    return f"{name}: does not match the expected value (relative error {relative_error(got, expected):.2g})"
+
+
+def array_value(values: Mapping[str, Any], key: str) -> np.ndarray:
+    """The decoded array ``values[key]``; :class:`WrongOutput` if it is absent or text."""
+    if key not in values:
+        raise WrongOutput(f"no value for {key!r}")
+    value = values[key]
+    if isinstance(value, str):
+        raise WrongOutput(f"{key}: should be numbers, got the text {value[:40]!r}")
+    return value
+
+
+def scalar_value(values: Mapping[str, Any], key: str, what: str) -> float:
+    """``values[key]`` as one finite float; :class:`WrongOutput` naming ``what`` otherwise."""
+    value = array_value(values, key)
+    if value.size != 1:
+        raise WrongOutput(f"{what}: should be one number, got an array of shape {value.shape}")
+    number = float(value.reshape(()))
+    if not np.isfinite(number):
+        raise WrongOutput(f"{what}: {number}, expected a finite number")
+    return number

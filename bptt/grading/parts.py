@@ -1,0 +1,288 @@
+"""Exercises, their graded parts, and the two steps every part goes through: COLLECT and SCORE.
+
+COLLECT (:func:`collect_part`) runs the learner's functions on inputs the part chooses and
+reduces what they return to plain values (:mod:`bptt.grading.plain`). It is the only step that
+touches learner code, so it catches every exception, stops after a time limit, and turns a
+``NotImplementedError`` into "not implemented yet". SCORE (:func:`score_part`) rebuilds the same
+inputs from the seed, computes the expected values independently (torch autograd, finite
+differences, invariants), and compares: points plus a reason that names what is wrong without
+giving the answer away.
+
+The in-notebook self-check runs both steps in the learner's kernel; the batch grader runs COLLECT
+in a sandboxed child process and SCORE in its own process, on the child's plain JSON output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from . import plain
+from .errors import (
+    NotAnswered,
+    PlainDataError,
+    WrongOutput,
+    a_type,
+    describe_exception,
+    shorten,
+    type_name,
+)
+from .limits import TimeLimitExceeded, time_limit
+
+DEFAULT_TIME_LIMIT = 10.0
+"""Seconds a part's COLLECT may take unless the part says otherwise."""
+CORRECT = "correct"
+NOT_IMPLEMENTED_REASON = "not implemented yet"
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_EXERCISE_ID = re.compile(r"^ex\d{2}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """What SCORE decided: the fraction of the part's points earned (0..1) and why."""
+
+    fraction: float
+    reason: str
+
+    @classmethod
+    def correct(cls) -> Verdict:
+        return cls(1.0, CORRECT)
+
+    @classmethod
+    def wrong(cls, reason: str) -> Verdict:
+        return cls(0.0, reason)
+
+    @classmethod
+    def from_hints(cls, hints: list[str | None], context: str = "") -> Verdict:
+        """Correct when every hint is None, else wrong with (at most three) hints joined.
+
+        Hints ``"<what>: <why>"`` with the same ``<why>`` are merged (``"the 'x' gradient and
+        the 'b' gradient: <why>"``); ``context`` (``"with T = 1"``) is put in front.
+        """
+        grouped: dict[str, list[str]] = {}
+        for hint in filter(None, hints):
+            what, sep, why = hint.partition(": ")
+            subjects = grouped.setdefault(why if sep else hint, [])
+            if sep and what not in subjects:
+                subjects.append(what)
+        if not grouped:
+            return cls.correct()
+        merged = []
+        for why, whats in grouped.items():
+            subject = " and ".join([", ".join(whats[:-1]), whats[-1]] if len(whats) > 1 else whats)
+            merged.append(f"{subject}: {why}" if subject else why)
+        message = "; ".join(merged[:3])
+        return cls.wrong(f"{context}, {message}" if context else message)
+
+    @classmethod
+    def from_cases(cls, cases: Iterable[tuple[str, list[str | None]]]) -> Verdict:
+        """The verdict of the first ``(context, hints)`` case with a hint, else correct.
+
+        ``cases`` may be a generator: cases after the first failing one are never computed.
+        """
+        for context, hints in cases:
+            verdict = cls.from_hints(hints, context)
+            if verdict.fraction < 1:
+                return verdict
+        return cls.correct()
+
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+    """One graded part of an exercise.
+
+    - ``name``: identifier shown in reports (``"step_backward"``, ``"q1"``).
+    - ``points``: what the part is worth.
+    - ``needs``: names of the learner's functions the part calls (looked up in the notebook's
+      namespace by the batch grader, passed as keywords to :func:`bptt.grading.check`).
+    - ``make_inputs(seed)``: the inputs, deterministic in ``seed``; called once by COLLECT and
+      again by SCORE, so a learner mutating an input in place changes nothing.
+    - ``collect(functions, inputs)``: calls the learner's functions and returns
+      ``{name: value}``; values are encoded by :func:`bptt.grading.plain.to_plain`. Raise
+      :class:`~bptt.grading.errors.WrongOutput` with a clear message when the result is unusable.
+    - ``score(inputs, values)``: compares the decoded values with independently computed
+      expected ones and returns a :class:`Verdict`.
+    - ``time_limit``: seconds for COLLECT.
+    - ``error_hints``: ``(substring, hint)`` pairs; when the learner's code raised an error
+      whose message contains ``substring``, the hint is added to the reason.
+    """
+
+    name: str
+    points: float
+    needs: tuple[str, ...]
+    make_inputs: Callable[[int], Any]
+    collect: Callable[[Mapping[str, Any], Any], Mapping[str, Any]]
+    score: Callable[[Any, Mapping[str, Any]], Verdict]
+    time_limit: float = DEFAULT_TIME_LIMIT
+    error_hints: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise ValueError(
+                f"name: expected an identifier like 'step_backward', got {self.name!r}"
+            )
+        if not isinstance(self.points, (int, float)) or not self.points > 0:
+            raise ValueError(f"points: expected a positive number, got {self.points!r}")
+        if (
+            not isinstance(self.needs, tuple)
+            or not self.needs
+            or not all(isinstance(n, str) and _NAME.match(n) for n in self.needs)
+        ):
+            raise ValueError(
+                f"needs: expected a non-empty tuple of identifiers, got {self.needs!r}"
+            )
+        for field in ("make_inputs", "collect", "score"):
+            if not callable(getattr(self, field)):
+                raise TypeError(
+                    f"{field}: expected a callable, got {type_name(getattr(self, field))}"
+                )
+        if not self.time_limit > 0:
+            raise ValueError(
+                f"time_limit: expected a positive number of seconds, got {self.time_limit!r}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class Exercise:
+    """An exercise: its id (``"ex01"``), a title, and its parts in the order they are graded."""
+
+    id: str
+    title: str
+    parts: tuple[Part, ...]
+
+    def __post_init__(self):
+        if not isinstance(self.id, str) or not _EXERCISE_ID.match(self.id):
+            raise ValueError(f"id: expected an exercise id like 'ex01', got {self.id!r}")
+        if not isinstance(self.parts, tuple) or not all(isinstance(p, Part) for p in self.parts):
+            raise TypeError(f"parts: expected a tuple of Part, got {type_name(self.parts)}")
+        names = [p.name for p in self.parts]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"parts: the part names {duplicates} of {self.id} are not unique")
+
+    @property
+    def max_points(self) -> float:
+        return sum(p.points for p in self.parts)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every learner function some part needs, in order of first use."""
+        return tuple(dict.fromkeys(n for p in self.parts for n in p.needs))
+
+    def part(self, name: str) -> Part:
+        """The part called ``name``; ``KeyError`` naming the parts there are otherwise."""
+        for part in self.parts:
+            if part.name == name:
+                return part
+        raise KeyError(
+            f"{self.id} has no part {name!r} (parts: {', '.join(p.name for p in self.parts)})"
+        )
+
+    def with_parts(self, extra: tuple[Part, ...]) -> Exercise:
+        """This exercise with ``extra`` parts appended (names must stay unique)."""
+        return dataclasses.replace(self, parts=self.parts + tuple(extra))
+
+
+@dataclasses.dataclass(frozen=True)
+class PartResult:
+    """The score of one part: points out of ``max_points`` and the reason."""
+
+    exercise: str
+    part: str
+    points: float
+    max_points: float
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {
+            "part": self.part,
+            "points": self.points,
+            "max_points": self.max_points,
+            "reason": self.reason,
+        }
+
+
+def _missing_names(part: Part, functions: Mapping[str, Any]) -> dict | None:
+    absent = [n for n in part.needs if n not in functions]
+    if absent:
+        listed = ", ".join(absent)
+        verb = "is" if len(absent) == 1 else "are"
+        return {"status": plain.MISSING, "message": f"{listed} {verb} not defined in the notebook"}
+    for n in part.needs:
+        if not callable(functions[n]):
+            message = f"{n} is {a_type(functions[n])}, expected a function (pass {n}, not {n}())"
+            return {"status": plain.MISSING, "message": message}
+    return None
+
+
+def collect_part(
+    part: Part, functions: Mapping[str, Any], seed: int, time_limit_s: float | None = None
+) -> dict:
+    """COLLECT: run the learner's functions for ``part``; return a plain record. Never raises.
+
+    ``time_limit_s`` overrides the part's own time limit.
+    """
+    missing = _missing_names(part, functions)
+    if missing:
+        return missing
+    limit = part.time_limit if time_limit_s is None else time_limit_s
+    try:
+        with time_limit(limit):
+            raw = part.collect(functions, part.make_inputs(seed))
+            if not isinstance(raw, Mapping):
+                raise TypeError(
+                    f"collect of part {part.name} returned {type_name(raw)}, not a dict"
+                )
+            values = {key: plain.to_plain(value, key) for key, value in raw.items()}
+    except TimeLimitExceeded:
+        message = f"did not finish within {limit:g} s (an endless loop?)"
+        return {"status": plain.TIMEOUT, "message": message}
+    except NotAnswered as error:
+        return {"status": plain.NOT_IMPLEMENTED, "message": shorten(error)}
+    except NotImplementedError:
+        return {"status": plain.NOT_IMPLEMENTED, "message": NOT_IMPLEMENTED_REASON}
+    except (WrongOutput, PlainDataError) as error:
+        return {"status": plain.ERROR, "message": shorten(error)}
+    except BaseException as error:  # noqa: BLE001 - learner code: anything, SystemExit too
+        return {"status": plain.ERROR, "message": describe_exception(error)}
+    return {"status": plain.OK, "values": values}
+
+
+def _reason_for_failure(part: Part, status: str, message: str) -> str:
+    if status == plain.ERROR:
+        hints = [hint for needle, hint in part.error_hints if needle in message]
+        if hints:
+            return f"{shorten(message, 160)} - hint: {hints[0]}"
+    return message
+
+
+def score_part(part: Part, record: object, seed: int, exercise_id: str) -> PartResult:
+    """SCORE: turn a record from :func:`collect_part` into points and a reason. Never raises.
+
+    The record may come from an untrusted process: it is validated before use.
+    """
+
+    def result(fraction: float, reason: str) -> PartResult:
+        return PartResult(
+            exercise_id, part.name, round(part.points * fraction, 2), part.points, reason
+        )
+
+    try:
+        status, payload = plain.parse_record(record)
+    except PlainDataError as error:
+        return result(0.0, f"the grading process returned unreadable output ({error})")
+    if status != plain.OK:
+        return result(0.0, _reason_for_failure(part, status, payload))
+    try:
+        verdict = part.score(part.make_inputs(seed), payload)
+    except WrongOutput as error:
+        return result(0.0, shorten(error))
+    except Exception as error:  # noqa: BLE001 - odd output must cost points, not crash
+        return result(0.0, f"could not score this output ({describe_exception(error)})")
+    fraction = float(verdict.fraction)
+    fraction = min(max(fraction, 0.0), 1.0) if math.isfinite(fraction) else 0.0
+    return result(fraction, verdict.reason)

@@ -1,0 +1,105 @@
+"""Turn a solution notebook into the student's exercise notebook (used by tools/make_exercises.py).
+
+The solution notebook is the source of truth. In its code cells, the lines between
+``# BEGIN SOLUTION`` and ``# END SOLUTION`` (markers included) become a stub at the marker's
+indentation::
+
+    # YOUR CODE HERE
+    raise NotImplementedError
+
+Solution code must sit inside a function (an indented marker): a stub at the top level of a cell
+would raise when the notebook runs, so :func:`strip_code` refuses it. In markdown cells, lines
+between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` are removed (a cell left empty
+is dropped), and the title ``# Solution N: ...`` becomes ``# Exercise N: ...``. Everything else,
+metadata included, is copied unchanged; outputs are cleared for the exercise to be executed.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+CODE_BEGIN = "# BEGIN SOLUTION"
+CODE_END = "# END SOLUTION"
+MARKDOWN_BEGIN = "<!-- BEGIN SOLUTION -->"
+MARKDOWN_END = "<!-- END SOLUTION -->"
+STUB = ("# YOUR CODE HERE", "raise NotImplementedError")
+_TITLE = re.compile(r"^# Solution (\d+):")
+
+
+def _cell_source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _regions(lines: list[str], begin: str, end: str, where: str):
+    """Yield (start, stop, indent) of each marked region; ValueError if markers do not pair."""
+    start = None
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped == begin:
+            if start is not None:
+                raise ValueError(
+                    f"{where}: {begin!r} at line {i + 1} inside another solution region"
+                )
+            start = i
+        elif stripped == end:
+            if start is None:
+                raise ValueError(f"{where}: {end!r} at line {i + 1} without {begin!r}")
+            yield start, i, lines[start][: len(lines[start]) - len(lines[start].lstrip())]
+            start = None
+    if start is not None:
+        raise ValueError(f"{where}: {begin!r} at line {start + 1} is never closed")
+
+
+def strip_code(source: str, where: str = "code cell") -> str:
+    """``source`` with every solution region replaced by the stub at the region's indentation."""
+    lines = source.split("\n")
+    out: list[str] = []
+    position = 0
+    for start, stop, indent in _regions(lines, CODE_BEGIN, CODE_END, where):
+        if not indent:
+            raise ValueError(f"{where}: the solution at line {start + 1} is not inside a function")
+        out.extend(lines[position:start])
+        out.extend(indent + line for line in STUB)
+        position = stop + 1
+    out.extend(lines[position:])
+    return "\n".join(out)
+
+
+def strip_markdown(source: str, where: str = "markdown cell") -> str:
+    """``source`` without its solution regions, and a ``# Solution N:`` title made ``# Exercise N:``."""
+    lines = source.split("\n")
+    out: list[str] = []
+    position = 0
+    for start, stop, _ in _regions(lines, MARKDOWN_BEGIN, MARKDOWN_END, where):
+        out.extend(lines[position:start])
+        position = stop + 1
+    out.extend(lines[position:])
+    text = "\n".join(_TITLE.sub(r"# Exercise \1:", line) for line in out)
+    return text.strip("\n") if position else text
+
+
+def has_solution(source: str) -> bool:
+    """Whether ``source`` contains a solution marker of either kind."""
+    return any(marker in source for marker in (CODE_BEGIN, MARKDOWN_BEGIN))
+
+
+def exercise_from_solution(solution: dict) -> dict:
+    """The exercise notebook (a new dict, outputs cleared) made from a ``solution`` notebook dict."""
+    exercise = copy.deepcopy(solution)
+    cells = []
+    for index, cell in enumerate(exercise["cells"]):
+        where = f"cell {index + 1}"
+        source = _cell_source(cell)
+        if cell.get("cell_type") == "code":
+            cell["source"] = strip_code(source, where)
+            cell["outputs"] = []
+            cell["execution_count"] = None
+        elif cell.get("cell_type") == "markdown":
+            cell["source"] = strip_markdown(source, where)
+            if not cell["source"].strip():
+                continue
+        cells.append(cell)
+    exercise["cells"] = cells
+    return exercise

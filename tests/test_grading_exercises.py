@@ -1,0 +1,361 @@
+"""The exercise checks are not vacuous: solutions score full marks, stubs score zero, and
+typical wrong answers lose the points of the part they get wrong (in-process, fast)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bptt.grading import get_exercise, run_checks
+from bptt.grading.batch import DEFAULT_SEED
+from bptt.grading.notebook import notebook_namespace
+from bptt.grading.selfcheck import SELF_CHECK_SEED
+
+ROOT = Path(__file__).resolve().parent.parent
+EXERCISES = ("ex01", "ex02", "ex03", "ex04")
+
+
+def _notebook(folder: str, exercise: str) -> Path:
+    (path,) = (ROOT / folder).glob(f"{exercise}_*.ipynb")
+    return path
+
+
+@pytest.fixture(scope="module")
+def namespaces():
+    """Each solution's and each exercise's namespace, loaded once (prints silenced)."""
+    loaded = {}
+
+    def load(folder: str, exercise: str) -> dict:
+        if (folder, exercise) not in loaded:
+            with contextlib.redirect_stdout(io.StringIO()):
+                namespace, errors = notebook_namespace(_notebook(folder, exercise))
+            assert errors == [], errors
+            loaded[folder, exercise] = namespace
+        return loaded[folder, exercise]
+
+    return load
+
+
+def _functions(namespace: dict, exercise: str) -> dict:
+    return {name: namespace[name] for name in get_exercise(exercise, private_checks=None).names}
+
+
+@pytest.mark.parametrize("seed", [SELF_CHECK_SEED, DEFAULT_SEED])
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_solution_scores_full_marks(namespaces, exercise, seed):
+    results = run_checks(
+        exercise, _functions(namespaces("solutions", exercise), exercise), seed=seed
+    )
+    assert [r.part for r in results] == [p.name for p in get_exercise(exercise).parts]
+    assert [(r.part, r.reason) for r in results if r.points != r.max_points] == []
+
+
+@settings(max_examples=8, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_solutions_score_full_marks_on_any_inputs(namespaces, seed):
+    """The inputs (values and sizes) change with the seed; the numpy solutions pass for all."""
+    for exercise in ("ex01", "ex02", "ex03"):
+        functions = _functions(namespaces("solutions", exercise), exercise)
+        results = run_checks(exercise, functions, seed=seed)
+        assert [(r.part, r.reason) for r in results if r.points != r.max_points] == []
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_unanswered_exercise_scores_zero(namespaces, exercise):
+    results = run_checks(exercise, _functions(namespaces("exercises", exercise), exercise))
+    assert len(results) == len(get_exercise(exercise).parts)
+    assert all(r.points == 0 and r.reason == "not implemented yet" for r in results)
+
+
+# ----------------------------------------------------------------------------- wrong answers
+# Each factory takes the solution's namespace and returns a wrong version of one function.
+
+
+def _ex01_step(change):
+    def factory(ns):
+        def step_backward(dh_t, cache):
+            return change(ns["step_backward"](dh_t, cache), dh_t, cache)
+
+        return step_backward
+
+    return factory
+
+
+def _ex01_no_tanh(grads, dh_t, cache):
+    return {
+        "x": dh_t @ cache["W_xh"],
+        "h_prev": dh_t @ cache["W_hh"],
+        "W_xh": dh_t.T @ cache["x"],
+        "W_hh": dh_t.T @ cache["h_prev"],
+        "b": dh_t.sum(axis=0),
+    }
+
+
+def _ex01_transposed(grads, dh_t, cache):
+    return {**grads, "W_hh": grads["W_hh"].T}
+
+
+def _ex01_pairs_with_h_t(grads, dh_t, cache):
+    return {**grads, "W_hh": (dh_t * (1 - cache["h"] ** 2)).T @ cache["h"]}
+
+
+def _ex01_backward(carry_back=True, accumulate=True, first=0):
+    """A backward pass with one of three classic mistakes switched on."""
+
+    def factory(ns):
+        def backward(dh, caches):
+            grads = {"W_xh": 0.0, "W_hh": 0.0, "b": 0.0}
+            dx, carry = [np.zeros_like(c["x"]) for c in caches], np.zeros_like(dh[:, 0])
+            for t in range(len(caches) - 1, first - 1, -1):
+                step = ns["step_backward"](dh[:, t] + (carry if carry_back else 0), caches[t])
+                dx[t], carry = step["x"], step["h_prev"]
+                for k, total in grads.items():
+                    grads[k] = total + step[k] if accumulate else step[k]
+            return {"x": np.stack(dx, axis=1), "h0": carry, **grads}
+
+        return backward
+
+    return factory
+
+
+def _ex02_outputs(scale):
+    def factory(ns):
+        return lambda o, y: scale(o, y) * ns["grad_outputs"](o, y)
+
+    return factory
+
+
+def _ex02_hidden(transform):
+    def factory(ns):
+        return lambda dL_do, W_hh, W_qh: ns["grad_hidden"](dL_do, transform(W_hh), W_qh)
+
+    return factory
+
+
+def _ex02_gradients(change):
+    def factory(ns):
+        def gradients(x, y, W_hx, W_hh, W_qh):
+            return change(ns, ns["gradients"](x, y, W_hx, W_hh, W_qh), x, y, W_hx, W_hh, W_qh)
+
+        return gradients
+
+    return factory
+
+
+def _ex02_no_one_over_t(ns, grads, x, *args):
+    return {k: v * x.shape[1] for k, v in grads.items()}
+
+
+def _ex02_transposed_w_hx(ns, grads, *args):
+    return {**grads, "W_hx": grads["W_hx"].T}
+
+
+def _ex02_pairs_with_h_t(ns, grads, x, y, W_hx, W_hh, W_qh):
+    h, o = ns["forward"](x, W_hx, W_hh, W_qh)
+    dh = ns["grad_hidden"](ns["grad_outputs"](o, y), W_hh, W_qh)
+    return {**grads, "W_hh": np.einsum("bti,btj->ij", dh, h)}
+
+
+def _ex03_power(wrong):
+    def factory(ns):
+        def power_by_eig(M, k):
+            lam, Q = np.linalg.eigh(M)
+            return wrong(lam, Q, k)
+
+        return power_by_eig
+
+    return factory
+
+
+def _ex03_iteration_norm(ns):
+    def power_iteration(M, v0, num_iters):
+        _, v = ns["power_iteration"](M, v0, num_iters)
+        return float(np.linalg.norm(M @ v)), v
+
+    return power_iteration
+
+
+def _ex03_iteration_unnormalised(ns):
+    def power_iteration(M, v0, num_iters):
+        v = v0.copy()
+        for _ in range(num_iters):
+            v = M @ v
+        return float(v @ M @ v / (v @ v)), v
+
+    return power_iteration
+
+
+def _ex04_detach(change):
+    def factory(ns):
+        return lambda state: change(ns, state)
+
+    return factory
+
+
+def _ex04_train(*, detach=True, only_h=False, reset=False, zero_grad=True, drop_last=False):
+    """A TBPTT loop with one of the classic mistakes switched on."""
+
+    def factory(ns):
+        def train_tbptt(model, x, y, k, optimizer, loss_fn):
+            state, losses = None, []
+            stop = x.shape[1] - k + 1 if drop_last else x.shape[1]
+            for start in range(0, stop, k):
+                out, state = model(x[:, start : start + k], None if reset else state)
+                loss = loss_fn(out, y[:, start : start + k])
+                if zero_grad:
+                    optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+                if only_h and isinstance(state, tuple):
+                    state = (state[0].detach(), state[1])
+                elif detach:
+                    state = ns["detach_state"](state)
+            return losses
+
+        return train_tbptt
+
+    return factory
+
+
+def _answer(key, value):
+    return lambda ns: lambda: {key: value}
+
+
+WRONG = [
+    # ex01
+    ("ex01", "step_backward", _ex01_step(_ex01_no_tanh), "tanh derivative is missing"),
+    ("ex01", "step_backward", _ex01_step(_ex01_transposed), "'W_hh' gradient: transposed"),
+    ("ex01", "step_backward", _ex01_step(_ex01_pairs_with_h_t), "pair delta with h_{t-1}"),
+    ("ex01", "backward", _ex01_backward(carry_back=False), "flowing back from step t+1 is missing"),
+    ("ex01", "backward", _ex01_backward(accumulate=False), "single time step's contribution"),
+    ("ex01", "backward", _ex01_backward(first=1), "first time step is missing"),
+    ("ex01", "q1", _answer("q1", -0.4909), "not right"),
+    ("ex01", "q1", _answer("q1", 0.5), "not right"),
+    ("ex01", "q2", _answer("q2", 0.5**9), "not right"),
+    ("ex01", "q2", _answer("q2", 0.5), "not right"),
+    ("ex01", "q3", _answer("q3", "a"), "not the right choice"),
+    ("ex01", "q3", _answer("q3", "c"), "not the right choice"),
+    # ex02
+    (
+        "ex02",
+        "grad_outputs",
+        _ex02_outputs(lambda o, y: o.shape[1]),
+        "times too large: the loss averages over time",
+    ),
+    ("ex02", "grad_outputs", _ex02_outputs(lambda o, y: o.shape[0]), "averages over the batch"),
+    ("ex02", "grad_outputs", _ex02_outputs(lambda o, y: -1), "dL/do: wrong sign"),
+    ("ex02", "grad_hidden", _ex02_hidden(np.transpose), "use W_hh^T"),
+    ("ex02", "grad_hidden", _ex02_hidden(np.zeros_like), "recursion term"),
+    ("ex02", "gradients", _ex02_gradients(_ex02_no_one_over_t), "lose the 1/T"),
+    ("ex02", "gradients", _ex02_gradients(_ex02_transposed_w_hx), "dL/dW_hx: transposed"),
+    ("ex02", "gradients", _ex02_gradients(_ex02_pairs_with_h_t), "pair dL/dh_t with h_{t-1}"),
+    ("ex02", "q1", _answer("q1", 6), "not right"),
+    ("ex02", "q1", _answer("q1", 4), "not right"),
+    ("ex02", "q2", _answer("q2", 0.8**20), "not right"),
+    ("ex02", "q2", _answer("q2", 0.8), "not right"),
+    ("ex02", "q3", _answer("q3", "a"), "not the right choice"),
+    ("ex02", "q3", _answer("q3", "c"), "not the right choice"),
+    # ex03
+    (
+        "ex03",
+        "power_by_eig",
+        _ex03_power(lambda lam, Q, k: Q.T @ np.diag(lam**k) @ Q),
+        "columns of Q",
+    ),
+    (
+        "ex03",
+        "power_by_eig",
+        _ex03_power(lambda lam, Q, k: Q @ np.diag(k * lam) @ Q.T),
+        "do not multiply by k",
+    ),
+    ("ex03", "power_iteration", _ex03_iteration_norm, "use v^T M v"),
+    ("ex03", "power_iteration", _ex03_iteration_unnormalised, "unit norm"),
+    (
+        "ex03",
+        "decay_rate",
+        lambda ns: lambda W: float(np.max(np.linalg.eigvals(W).real)),
+        "largest magnitude",
+    ),
+    (
+        "ex03",
+        "decay_rate",
+        lambda ns: lambda W: float(np.linalg.norm(W, 2)),
+        "largest singular value",
+    ),
+    ("ex03", "decay_rate", lambda ns: lambda W: np.max(np.linalg.eigvals(W)), "complex"),
+    ("ex03", "q1", _answer("q1", 1.2), "not right"),
+    ("ex03", "q1", _answer("q1", 0.125), "not right"),
+    ("ex03", "q2", _answer("q2", 65), "not right"),
+    ("ex03", "q2", _answer("q2", 67), "not right"),
+    ("ex03", "q3", _answer("q3", "a"), "not the right choice"),
+    ("ex03", "q3", _answer("q3", "c"), "not the right choice"),
+    # ex04
+    ("ex04", "detach_state", _ex04_detach(lambda ns, s: s), "still attached"),
+    (
+        "ex04",
+        "detach_state",
+        _ex04_detach(
+            lambda ns, s: (s[0].detach(), s[1]) if isinstance(s, tuple) else ns["detach_state"](s)
+        ),
+        "c of detach_state((h, c)): still attached",
+    ),
+    (
+        "ex04",
+        "detach_state",
+        _ex04_detach(lambda ns, s: s.detach() if not isinstance(s, tuple) else s),
+        "NoneType",
+    ),
+    (
+        "ex04",
+        "detach_state",
+        _ex04_detach(
+            lambda ns, s: (
+                None if s is None else ns["detach_state"](s) if isinstance(s, tuple) else 0 * s
+            )
+        ),
+        "values changed",
+    ),
+    ("ex04", "train_tbptt_rnn", _ex04_train(detach=False), "detach it after every chunk"),
+    ("ex04", "train_tbptt_rnn", _ex04_train(reset=True), "reset every chunk"),
+    ("ex04", "train_tbptt_rnn", _ex04_train(zero_grad=False), "zero_grad"),
+    ("ex04", "train_tbptt_rnn", _ex04_train(drop_last=True), "expected 5 chunk losses"),
+    ("ex04", "train_tbptt_lstm", _ex04_train(only_h=True), "both h and c"),
+    ("ex04", "train_tbptt_lstm", _ex04_train(reset=True), "reset every chunk"),
+    ("ex04", "train_tbptt_lstm", _ex04_train(zero_grad=False), "zero_grad"),
+    ("ex04", "q1", _answer("q1", 28), "not right"),
+    ("ex04", "q1", _answer("q1", 35), "not right"),
+    ("ex04", "q2", _answer("q2", 17.5), "not right"),
+    ("ex04", "q2", _answer("q2", 34), "not right"),
+    ("ex04", "q3", _answer("q3", "a"), "not the right choice"),
+    ("ex04", "q3", _answer("q3", "c"), "not the right choice"),
+]
+
+
+def _wrong_id(case):
+    exercise, part, _, hint = case
+    return f"{exercise}-{part}-{hint[:24]}"
+
+
+@pytest.mark.parametrize("case", WRONG, ids=[_wrong_id(c) for c in WRONG])
+def test_typical_wrong_answer_loses_the_part(namespaces, case):
+    exercise, part_name, factory, hint = case
+    part = get_exercise(exercise).part(part_name)
+    (name,) = part.needs
+    results = run_checks(exercise, {name: factory(namespaces("solutions", exercise))})
+    (result,) = [r for r in results if r.part == part_name]
+    assert result.points == 0, result
+    assert hint in result.reason
+
+
+def test_every_part_has_two_wrong_answers():
+    for exercise in EXERCISES:
+        for part in get_exercise(exercise).parts:
+            count = sum(1 for e, p, _, _ in WRONG if (e, p) == (exercise, part.name))
+            assert count >= 2, f"{exercise} {part.name}: {count} wrong answers tested"

@@ -1,0 +1,83 @@
+"""The exercise and solution notebooks agree with each other and with the grader."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from bptt.grading import exercise_ids
+from bptt.grading.notebook import exercise_of
+from bptt.grading.stubs import CODE_BEGIN, MARKDOWN_BEGIN
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = sorted((ROOT / "solutions").glob("ex[0-9][0-9]_*.ipynb"))
+
+
+def _make_exercises():
+    spec = importlib.util.spec_from_file_location(
+        "make_exercises", ROOT / "tools" / "make_exercises.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def test_every_exercise_has_its_notebooks():
+    ids = {path.name[:4] for path in SOLUTIONS}
+    assert ids == set(exercise_ids())
+    assert ids == {path.name[:4] for path in (ROOT / "exercises").glob("ex[0-9][0-9]_*.ipynb")}
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_exercise_is_generated_from_its_solution(solution):
+    assert _make_exercises().drifted(solution) is None
+
+
+@pytest.mark.parametrize("folder", ["solutions", "exercises"])
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_notebook_names_its_exercise_in_metadata(folder, solution):
+    notebook = json.loads((ROOT / folder / solution.name).read_text())
+    assert notebook["metadata"]["bptt"]["exercise"] == solution.name[:4]
+    assert exercise_of(notebook, "renamed.ipynb") == solution.name[:4]
+
+
+@pytest.mark.parametrize("folder", ["solutions", "exercises"])
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_self_check_cells_are_tagged_for_the_grader_to_skip(folder, solution):
+    for cell in _cells(ROOT / folder / solution.name):
+        calls_check = cell["cell_type"] == "code" and _source(cell).lstrip().startswith("check(")
+        tagged = "check" in cell.get("metadata", {}).get("tags", [])
+        assert calls_check == tagged, _source(cell)
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_stored_exercise_shows_the_stubs_unscored(solution):
+    cells = _cells(ROOT / "exercises" / solution.name)
+    assert not any(CODE_BEGIN in _source(c) or MARKDOWN_BEGIN in _source(c) for c in cells)
+    checks = [c for c in cells if "check" in c.get("metadata", {}).get("tags", [])]
+    assert checks
+    for cell in checks:
+        assert cell["outputs"], "execute the exercise notebook (tools/make_exercises.py)"
+        text = "".join("".join(o.get("text", "")) for o in cell["outputs"])
+        assert "points - not implemented yet" in text and "points - correct" not in text, text
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_stored_solution_shows_full_marks(solution):
+    checks = [c for c in _cells(solution) if "check" in c.get("metadata", {}).get("tags", [])]
+    assert checks, "the solution has no self-check cell tagged 'check'"
+    last = "".join("".join(o.get("text", "")) for o in checks[-1]["outputs"])
+    total = last.strip().splitlines()[-1]
+    points, most = total.removeprefix("Total: ").removesuffix(" points").split("/")
+    assert points == most, last
