@@ -6,8 +6,8 @@ Submodules are imported on first use, so ``import bptt`` is fast and never impor
 >>> bptt.linear.forward  # doctest: +SKIP   (imports bptt.linear now)
 
 The numpy modules (``linear``, ``rnn``, ``jacobians``, ``spectral``, ``truncation``,
-``gradcheck``, ``tasks``, ``rtrl``) never import torch; ``bptt.torch`` and
-``bptt.grading`` do, when they are used.
+``gradcheck``, ``tasks``, ``rtrl``, ``influence``) never import torch; ``bptt.torch``,
+``bptt.attention`` and ``bptt.grading`` do, when they are used.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
+    "attention",
     "gradcheck",
     "grading",
+    "influence",
     "jacobians",
     "linear",
     "plots",

@@ -1,0 +1,171 @@
+"""Influence balancing: a linear RNN whose truncated gradient points the wrong way (chapter 12).
+
+In the spirit of the influence-balancing example of Tallec and Ollivier (2017): one scalar
+parameter theta pushes the output up through short paths and down through longer ones.
+Truncated BPTT sees only the short paths, so for a short window its gradient has the
+opposite sign of the true one, and gradient descent with it drifts away from the optimum
+that full BPTT finds.
+
+The model is the linear RNN of :mod:`bptt.rnn` (identity activation, one stream, B = 1,
+input x_t = 1, D = 1) with n units wired as a shift register::
+
+    h_t = S h_{t-1} + theta u x_t,    (S h)_i = h_{i+1} (h_{n+1} = 0),    h_0 = 0
+    o_t = h_t[1],    L = (1/T) sum_{t=1}^T 1/2 (o_t - y)^2
+
+u = (+1, ..., +1, -1, ..., -1) with ``n_positive`` = p leading +1. What theta writes into unit
+i reaches the output i - 1 steps later, so the output at step t is
+
+    o_t = theta c_t,    c_t = sum_{d=0}^{min(t, n) - 1} u_{d+1}     (-> 2p - n for t >= n).
+
+Truncation after tau steps (:func:`bptt.truncation.truncated_gradient`) credits L_t only with
+the paths of length d < tau, i.e. with c~_t = sum_{d < min(tau, t, n)} u_{d+1}, so
+
+    dL/dtheta (full) = (1/T) sum_t (o_t - y) c_t,   truncated: (1/T) sum_t (o_t - y) c~_t.
+
+For p < n/2 and tau <= p the two influences have opposite signs at every t >= n.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+
+from bptt import _validate as v
+from bptt import rnn, truncation
+
+
+def _optional_tau(tau: object) -> int | None:
+    return None if tau is None else v.integer("tau", tau, minimum=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class InfluenceBalancing:
+    """The influence-balancing problem: n units, p positive, T steps, target y (chapter 12).
+
+    Args:
+        n_units: n >= 2, the length of the shift register (the longest path is n - 1 steps).
+        n_positive: p, 0 <= p <= n, the number of leading units that theta pushes up.
+        steps: T >= 1, the length of the sequence (and of the loss average).
+        target: y, the value every output o_t should take.
+
+    Every method takes theta as a real number and returns Python floats or float64 arrays.
+    """
+
+    n_units: int = 10
+    n_positive: int = 3
+    steps: int = 50
+    target: float = 1.0
+
+    def __post_init__(self) -> None:
+        n = v.integer("n_units", self.n_units, minimum=2)
+        p = v.integer("n_positive", self.n_positive, minimum=0)
+        if p > n:
+            raise ValueError(f"n_positive: expected an integer in [0, n_units] = [0, {n}], got {p}")
+        v.integer("steps", self.steps, minimum=1)
+        v.real("target", self.target)
+
+    @property
+    def signs(self) -> np.ndarray:
+        """u (n,): +1 for the first ``n_positive`` units, -1 for the others."""
+        u = -np.ones(self.n_units)
+        u[: self.n_positive] = 1.0
+        return u
+
+    def weights(self, theta: float) -> dict[str, np.ndarray]:
+        """The RNN's weights at ``theta``: ``W_xh`` (n, 1) = theta u, ``W_hh`` (n, n) = S
+        (ones on the superdiagonal), ``b`` (n,) = 0 and the read-out ``W_hy`` (1, n) = e_1."""
+        theta = v.real("theta", theta)
+        n = self.n_units
+        W_hy = np.zeros((1, n))
+        W_hy[0, 0] = 1.0
+        return {
+            "W_xh": theta * self.signs[:, None],
+            "W_hh": np.eye(n, k=1),
+            "b": np.zeros(n),
+            "W_hy": W_hy,
+        }
+
+    def _forward(self, theta: float):
+        w = self.weights(theta)
+        x = np.ones((1, self.steps, 1))
+        h, cache = rnn.forward(x, None, w["W_xh"], w["W_hh"], w["b"], activation="identity")
+        o = rnn.readout(h, w["W_hy"])
+        loss, do = rnn.mse_loss(o, np.full_like(o, self.target))
+        return o, loss, rnn.readout_backward(do, h, w["W_hy"])["h"], cache
+
+    def outputs(self, theta: float) -> np.ndarray:
+        """o_t for t = 1..T, shape (T,), computed by running the RNN forward."""
+        return self._forward(theta)[0][0, :, 0]
+
+    def loss(self, theta: float) -> float:
+        """L(theta) = (1/T) sum_t 1/2 (o_t - y)^2."""
+        return self._forward(theta)[1]
+
+    def gradient(self, theta: float, tau: int | None = None) -> float:
+        """dL/dtheta by full BPTT (``tau=None``) or by BPTT truncated after ``tau`` >= 1 steps.
+
+        Backpropagation runs in :mod:`bptt.rnn` / :mod:`bptt.truncation` and gives dL/dW_xh
+        (n, 1); theta enters as W_xh = theta u, so dL/dtheta = u . dL/dW_xh[:, 0].
+        """
+        tau = _optional_tau(tau)
+        _, _, dh, cache = self._forward(theta)
+        grads = rnn.backward(dh, cache) if tau is None else \
+            truncation.truncated_gradient(dh, cache, tau)
+        return float(grads["W_xh"][:, 0] @ self.signs)
+
+    def influence(self, tau: int | None = None) -> np.ndarray:
+        """c_t (``tau=None``) or the truncated c~_t: the paths from theta to o_t of length
+        below ``tau``, summed; shape (T,). o_t = theta c_t; the gradient is
+        (1/T) sum_t (o_t - y) c~_t."""
+        tau = _optional_tau(tau)
+        t = np.arange(1, self.steps + 1)
+        reach = np.minimum(t, self.n_units) if tau is None else np.minimum(np.minimum(t, tau),
+                                                                              self.n_units)
+        partial_sums = np.concatenate([[0.0], np.cumsum(self.signs)])
+        return partial_sums[reach]
+
+    def optimum(self) -> float:
+        """The minimiser theta* = y sum_t c_t / sum_t c_t^2 of the (quadratic) loss."""
+        c = self.influence()
+        return float(self.target * c.sum() / (c @ c))
+
+
+class Trajectory(NamedTuple):
+    """Gradient descent on theta: ``theta`` and ``loss`` (updates + 1,), before each update
+    and after the last."""
+
+    theta: np.ndarray
+    loss: np.ndarray
+
+
+def gradient_descent(problem: InfluenceBalancing, theta0: float, *, lr: float, updates: int,
+                     tau: int | None = None) -> Trajectory:
+    """``updates`` steps of theta <- theta - lr g(theta), with g the full (``tau=None``) or the
+    truncated gradient of :meth:`InfluenceBalancing.gradient` (chapter 12).
+
+    The loss is quadratic in theta, so each run is a linear recursion: it converges to
+    theta* when 0 < lr A < 2 for the slope A = g(1) - g(0) > 0, and runs away exponentially
+    when A < 0 (the truncated gradient with the wrong sign). Raises ``ValueError`` if theta
+    leaves the finite floats (lower ``lr`` or ``updates``).
+    """
+    if not isinstance(problem, InfluenceBalancing):
+        raise TypeError(f"problem: expected an InfluenceBalancing, got {type(problem).__name__}")
+    theta = v.real("theta0", theta0)
+    lr = v.positive_float("lr", lr)
+    updates = v.integer("updates", updates, minimum=0)
+    tau = _optional_tau(tau)
+    thetas, losses = [theta], [problem.loss(theta)]
+    for update in range(updates):
+        try:
+            with np.errstate(over="raise", invalid="raise"):
+                theta = theta - lr * problem.gradient(theta, tau)
+                loss = problem.loss(theta)
+        except (FloatingPointError, ValueError):
+            raise ValueError(f"lr: theta left the finite floats at update {update + 1} "
+                             f"(lr = {lr}, tau = {tau}); use a smaller lr or fewer "
+                             "updates") from None
+        thetas.append(theta)
+        losses.append(loss)
+    return Trajectory(np.array(thetas), np.array(losses))

@@ -1,0 +1,473 @@
+"""Recurrent sequence models in two interchangeable forms (chapters 9, 10, 11 and 16).
+
+Every model is called like ``torch.nn.RNN`` with ``batch_first=True``::
+
+    output, new_state = model(x, state)      # x: (B, T, D) or tokens (B, T); state may be None
+
+A :class:`RecurrentLayer` holds one set of weights in the layout of ``torch.nn.RNN`` /
+``LSTM`` / ``GRU`` (``core.weight_ih_l0`` of shape (G*H, D), ``core.weight_hh_l0`` of shape
+(G*H, H), biases (G*H,), G = 1, 4, 3 gates) and runs them in one of two forms:
+
+* ``fused=True``: the ``torch.nn`` module itself (cuDNN on a GPU): fast, but the hidden
+  states h_1..h_T exist only inside the kernel;
+* ``fused=False``: an explicit Python loop over the time steps with the cell equations below,
+  so every h_t is an ordinary tensor whose gradient dL/dh_t can be read (``retain_grad``,
+  see :func:`bptt.torch.monitor.record_hidden`).
+
+The two forms compute the same function of the same weights (tested in float64).
+
+Cell equations, with x~_t = W_ih x_t + b_ih and gate blocks in torch's order:
+
+* tanh RNN (chapter 3):  h_t = phi(x~_t + W_hh h_{t-1} + b_hh), phi = tanh or ReLU (IRNN);
+  with layer normalisation (chapter 10) h_t = phi(LN(x~_t + W_hh h_{t-1} + b_hh));
+* LSTM (chapter 9): [i, f, g, o] = x~_t + W_hh h_{t-1} + b_hh,
+  c_t = s(f) * c_{t-1} + s(i) * tanh(g),  h_t = s(o) * tanh(c_t)   (s = sigmoid);
+* GRU (chapter 9): r = s(x~_r + W_hr h + b_hr), z = s(x~_z + W_hz h + b_hz),
+  n = tanh(x~_n + r * (W_hn h + b_hn)),  h_t = (1 - z) * n + z * h_{t-1}.
+
+States are batch first without a layer axis: h of shape (B, H); for the LSTM a pair (h, c).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bptt import _validate as v
+
+from .device import resolve_device
+
+CELLS = ("rnn", "lstm", "gru")
+INITS = ("default", "orthogonal", "identity")
+_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+_CORES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+IRNN_INPUT_STD = 1e-3  # Le, Jaitly and Hinton (2015): input weights drawn from N(0, 0.001^2)
+
+
+def _generator(seed: int | torch.Generator) -> torch.Generator:
+    if isinstance(seed, torch.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed: expected an int or a torch.Generator, got {type(seed).__name__}")
+    return torch.Generator().manual_seed(seed)
+
+
+def init_linear_(layer: nn.Linear, generator: torch.Generator) -> None:
+    """Re-draw a ``nn.Linear`` like torch does, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), but from
+    ``generator`` instead of the global random state."""
+    bound = 1.0 / math.sqrt(layer.in_features)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.uniform_(-bound, bound, generator=generator)
+
+
+# ---------------------------------------------------------------- one time step of each cell
+def rnn_step(
+    x_proj: torch.Tensor,
+    h: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_hh: torch.Tensor,
+    activation,
+    norm: nn.Module | None = None,
+) -> torch.Tensor:
+    """h_t = phi([LN](x~_t + W_hh h_{t-1} + b_hh)); x_proj = x~_t (B, H), h (B, H) -> (B, H)."""
+    pre = x_proj + F.linear(h, weight_hh, bias_hh)
+    return activation(pre if norm is None else norm(pre))
+
+
+def lstm_step(
+    x_proj: torch.Tensor,
+    state: tuple[torch.Tensor, torch.Tensor],
+    weight_hh: torch.Tensor,
+    bias_hh: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LSTM step; x_proj = x~_t (B, 4H), state = (h, c) each (B, H) -> (h_t, c_t)."""
+    h, c = state
+    i, f, g, o = (x_proj + F.linear(h, weight_hh, bias_hh)).chunk(4, dim=-1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def gru_step(
+    x_proj: torch.Tensor, h: torch.Tensor, weight_hh: torch.Tensor, bias_hh: torch.Tensor
+) -> torch.Tensor:
+    """One GRU step; x_proj = x~_t (B, 3H), h (B, H) -> h_t (B, H)."""
+    r_x, z_x, n_x = x_proj.chunk(3, dim=-1)
+    r_h, z_h, n_h = F.linear(h, weight_hh, bias_hh).chunk(3, dim=-1)
+    r = torch.sigmoid(r_x + r_h)
+    z = torch.sigmoid(z_x + z_h)
+    n = torch.tanh(n_x + r * n_h)
+    return (1 - z) * n + z * h
+
+
+class RecurrentLayer(nn.Module):
+    """One recurrent layer: ``(x (B, T, D), state) -> (h (B, T, H), new_state)``.
+
+    Args:
+        cell: ``"rnn"`` (Elman, tanh or ReLU), ``"lstm"`` or ``"gru"``.
+        input_size, hidden_size: D and H.
+        fused: run the ``torch.nn`` kernel (True) or the explicit per-step loop (False); the
+            attribute can be switched at any time, the weights stay the same.
+        nonlinearity: ``"tanh"`` or ``"relu"`` for ``cell="rnn"`` (default tanh, ReLU under
+            ``init="identity"``); must stay ``None`` for LSTM/GRU.
+        layer_norm: layer-normalise the pre-activation of the RNN cell (chapter 10;
+            explicit form only, ``cell="rnn"`` only).
+        init: ``"default"`` (torch's U(-1/sqrt(H), 1/sqrt(H)) for every weight),
+            ``"orthogonal"`` (each gate block of W_hh orthogonal, biases 0) or ``"identity"``
+            (IRNN: W_hh = I, biases 0, W_ih ~ N(0, 0.001^2); ``cell="rnn"`` only).
+        forget_bias: LSTM only: set the forget-gate bias b_f (split as b_ih = value,
+            b_hh = 0) after the init; a large positive value remembers, a negative one forgets.
+        seed: an int or a ``torch.Generator`` for the initial weights (no global RNG).
+        dtype, device: of the parameters; ``device=None`` is :func:`default_device`.
+    """
+
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        *,
+        fused: bool = True,
+        nonlinearity: str | None = None,
+        layer_norm: bool = False,
+        init: str = "default",
+        forget_bias: float | None = None,
+        seed: int | torch.Generator = 0,
+        dtype: torch.dtype | None = None,
+        device: str | torch.device | None = None,
+    ):
+        super().__init__()
+        v.choice("cell", cell, CELLS)
+        v.choice("init", init, INITS)
+        v.integer("input_size", input_size, minimum=1)
+        v.integer("hidden_size", hidden_size, minimum=1)
+        if cell != "rnn":
+            for name, value in (("nonlinearity", nonlinearity), ("layer_norm", layer_norm)):
+                if value not in (None, False):
+                    raise ValueError(f"{name}: only the 'rnn' cell takes it, got cell={cell!r}")
+            if init == "identity":
+                raise ValueError(f"init: 'identity' (IRNN) needs cell='rnn', got cell={cell!r}")
+            kwargs = {}
+        else:
+            nonlinearity = nonlinearity or ("relu" if init == "identity" else "tanh")
+            v.choice("nonlinearity", nonlinearity, ("tanh", "relu"))
+            kwargs = {"nonlinearity": nonlinearity}
+        if forget_bias is not None:
+            v.real("forget_bias", forget_bias)
+            if cell != "lstm":
+                raise ValueError(
+                    f"forget_bias: only the 'lstm' cell has a forget gate, got {cell!r}"
+                )
+        self.cell = cell
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.nonlinearity = nonlinearity
+        self.core = _CORES[cell](input_size, hidden_size, batch_first=True, dtype=dtype, **kwargs)
+        self.norm = nn.LayerNorm(hidden_size, dtype=dtype) if layer_norm else None
+        self.recorder: list[torch.Tensor] | None = None
+        self.fused = fused
+        self._init_weights(init, _generator(seed), forget_bias)
+        self.to(resolve_device(device))
+
+    # --------------------------------------------------------------------------- set-up
+    @property
+    def fused(self) -> bool:
+        return self._fused
+
+    @fused.setter
+    def fused(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise TypeError(f"fused: expected a bool, got {type(value).__name__}")
+        if value and self.norm is not None:
+            raise ValueError(
+                "fused: the layer-normalised cell exists only in the explicit form; use fused=False"
+            )
+        self._fused = value
+
+    def _init_weights(self, init: str, generator: torch.Generator, forget_bias) -> None:
+        core, H = self.core, self.hidden_size
+        with torch.no_grad():
+            for p in core.parameters():
+                p.uniform_(-1.0 / math.sqrt(H), 1.0 / math.sqrt(H), generator=generator)
+            if init != "default":
+                core.bias_ih_l0.zero_()
+                core.bias_hh_l0.zero_()
+            if init == "orthogonal":
+                for block in core.weight_hh_l0.split(H):
+                    nn.init.orthogonal_(block, generator=generator)
+            elif init == "identity":
+                core.weight_hh_l0.copy_(torch.eye(H, dtype=core.weight_hh_l0.dtype))
+                core.weight_ih_l0.normal_(0.0, IRNN_INPUT_STD, generator=generator)
+            if forget_bias is not None:
+                core.bias_ih_l0[H : 2 * H] = float(forget_bias)
+                core.bias_hh_l0[H : 2 * H] = 0.0
+
+    @property
+    def _weight(self) -> torch.Tensor:
+        return self.core.weight_ih_l0
+
+    def init_state(self, batch_size: int):
+        """The zero state for ``batch_size`` streams: (B, H), or a pair (h, c) for the LSTM."""
+        v.integer("batch_size", batch_size, minimum=1)
+        w = self._weight
+        zeros = w.new_zeros(batch_size, self.hidden_size)
+        return (zeros, zeros.clone()) if self.cell == "lstm" else zeros
+
+    # ----------------------------------------------------------------------- validation
+    def _check_input(self, x) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x: expected a tensor of shape (B, T, D), got {type(x).__name__}")
+        if x.dim() != 3 or x.shape[2] != self.input_size or x.shape[0] < 1 or x.shape[1] < 1:
+            raise ValueError(
+                f"x: expected shape (B, T, D) with D = {self.input_size}, "
+                f"B >= 1 and T >= 1, got {tuple(x.shape)}"
+            )
+        w = self._weight
+        if x.dtype != w.dtype or x.device != w.device:
+            raise ValueError(
+                f"x: expected dtype {w.dtype} on {w.device} (the model's), "
+                f"got {x.dtype} on {x.device}"
+            )
+
+    def _check_state(self, state, batch: int):
+        if state is None:
+            return None
+        expected = (batch, self.hidden_size)
+        if self.cell == "lstm":
+            if not isinstance(state, (tuple, list)) or len(state) != 2:
+                raise TypeError(
+                    f"state: an LSTM state is a pair (h, c) of tensors of shape "
+                    f"(B, H) = {expected}, got {type(state).__name__}"
+                )
+            parts = tuple(state)
+        else:
+            parts = (state,)
+        w = self._weight
+        for part in parts:
+            if not isinstance(part, torch.Tensor):
+                raise TypeError(
+                    f"state: expected tensors of shape (B, H) = {expected}, "
+                    f"got {type(part).__name__}"
+                )
+            if tuple(part.shape) != expected:
+                raise ValueError(
+                    f"state: expected shape (B, H) = {expected}, got {tuple(part.shape)}"
+                )
+            if part.dtype != w.dtype or part.device != w.device:
+                raise ValueError(
+                    f"state: expected dtype {w.dtype} on {w.device}, "
+                    f"got {part.dtype} on {part.device}"
+                )
+        return parts if self.cell == "lstm" else state
+
+    # -------------------------------------------------------------------------- forward
+    def forward(self, x: torch.Tensor, state=None):
+        """x (B, T, D), state (B, H) / (h, c) / None -> (h_1..h_T as (B, T, H), state_T)."""
+        self._check_input(x)
+        state = self._check_state(state, x.shape[0])
+        if self.fused:
+            return self._forward_fused(x, state)
+        return self._forward_explicit(x, state)
+
+    def _forward_fused(self, x, state):
+        if self.recorder is not None:
+            raise ValueError(
+                "fused: the fused kernel hides h_1..h_T; set fused=False to "
+                "record the hidden states"
+            )
+        if state is not None:
+            state = (
+                tuple(s.unsqueeze(0) for s in state) if self.cell == "lstm" else state.unsqueeze(0)
+            )
+        output, new_state = self.core(x, state)
+        if self.cell == "lstm":
+            return output, tuple(s.squeeze(0) for s in new_state)
+        return output, new_state.squeeze(0)
+
+    def _step(self):
+        """The cell's one-step update as ``step(x~_t, state) -> state``."""
+        weight_hh, bias_hh = self.core.weight_hh_l0, self.core.bias_hh_l0
+        if self.cell == "lstm":
+            return lambda x_proj, h: lstm_step(x_proj, h, weight_hh, bias_hh)
+        if self.cell == "gru":
+            return lambda x_proj, h: gru_step(x_proj, h, weight_hh, bias_hh)
+        act = torch.tanh if self.nonlinearity == "tanh" else torch.relu
+        return lambda x_proj, h: rnn_step(x_proj, h, weight_hh, bias_hh, act, self.norm)
+
+    def _forward_explicit(self, x, state):
+        step = self._step()
+        x_proj = F.linear(x, self.core.weight_ih_l0, self.core.bias_ih_l0)  # (B, T, G*H)
+        h = self.init_state(x.shape[0]) if state is None else state
+        outputs = []
+        # unbind, not x_proj[:, t]: the backward of T selects would build T full-size
+        # gradients of x_proj (quadratic in T); unbind's backward stacks them once.
+        for x_proj_t in x_proj.unbind(dim=1):
+            h = step(x_proj_t, h)
+            out = h[0] if self.cell == "lstm" else h
+            if self.recorder is not None and out.requires_grad:
+                out.retain_grad()
+                self.recorder.append(out)
+            outputs.append(out)
+        return torch.stack(outputs, dim=1), h
+
+    def extra_repr(self) -> str:
+        return f"cell={self.cell!r}, fused={self.fused}"
+
+
+def _check_tokens(tokens, vocab_size: int) -> None:
+    if not isinstance(tokens, torch.Tensor):
+        raise TypeError(f"tokens: expected a tensor of shape (B, T), got {type(tokens).__name__}")
+    if tokens.dim() != 2 or tokens.dtype not in (torch.int64, torch.int32):
+        raise ValueError(
+            f"tokens: expected integer ids of shape (B, T) in [0, {vocab_size}), "
+            f"got {tokens.dtype} of shape {tuple(tokens.shape)}"
+        )
+
+
+class CharLM(nn.Module):
+    """Token model: ``(tokens (B, T) int, state) -> (logits (B, T, V), new_state)``.
+
+    logits_t = W_out h_t + b_out with h_t = cell(E[x_t], h_{t-1}) (chapter 16). Any
+    token-in, class-per-step task fits (copy memory, delayed recall, characters).
+
+    Args:
+        vocab_size: V, the number of token ids (inputs and output classes).
+        hidden_size: H.
+        embedding_dim: size of the learned input embedding E (V, embedding_dim).
+        cell: ``"lstm"`` (default), ``"gru"`` or ``"rnn"``.
+        seed: int or ``torch.Generator`` for every initial weight.
+        dtype, device: of the parameters (``device=None``: :func:`default_device`).
+        **cell_options: passed to :class:`RecurrentLayer` (fused, nonlinearity,
+            layer_norm, init, forget_bias).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        hidden_size: int = 128,
+        *,
+        embedding_dim: int = 32,
+        cell: str = "lstm",
+        seed: int | torch.Generator = 0,
+        dtype: torch.dtype | None = None,
+        device: str | torch.device | None = None,
+        **cell_options,
+    ):
+        super().__init__()
+        v.integer("vocab_size", vocab_size, minimum=1)
+        v.integer("embedding_dim", embedding_dim, minimum=1)
+        generator = _generator(seed)
+        self.vocab_size = vocab_size
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, dtype=dtype)
+        with torch.no_grad():
+            self.embedding.weight.normal_(0.0, 1.0, generator=generator)
+        self.rnn = RecurrentLayer(
+            cell,
+            embedding_dim,
+            hidden_size,
+            seed=generator,
+            dtype=dtype,
+            device=device,
+            **cell_options,
+        )
+        self.readout = nn.Linear(hidden_size, vocab_size, dtype=dtype)
+        init_linear_(self.readout, generator)
+        self.to(resolve_device(device))
+
+    def init_state(self, batch_size: int):
+        """Zero state for ``batch_size`` streams (see :meth:`RecurrentLayer.init_state`)."""
+        return self.rnn.init_state(batch_size)
+
+    def forward(self, tokens: torch.Tensor, state=None):
+        _check_tokens(tokens, self.vocab_size)
+        hidden, state = self.rnn(self.embedding(tokens), state)
+        return self.readout(hidden), state
+
+    @torch.no_grad()
+    def sample(
+        self,
+        prefix: torch.Tensor,
+        length: int,
+        *,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Continue ``prefix`` (P,) ids by ``length`` sampled ids; returns (P + length,) ids.
+
+        Each next id is drawn from softmax(logits / temperature) with ``generator`` (a CPU
+        ``torch.Generator``; ``None`` means a fresh one seeded with 0, so output is
+        reproducible). Sampling itself runs on the CPU, the model where it lives.
+        """
+        if not isinstance(prefix, torch.Tensor) or prefix.dim() != 1 or prefix.numel() < 1:
+            got = tuple(prefix.shape) if isinstance(prefix, torch.Tensor) else type(prefix)
+            raise ValueError(f"prefix: expected a non-empty 1-D tensor of ids (P,), got {got}")
+        v.integer("length", length, minimum=0)
+        temperature = v.positive_float("temperature", temperature)
+        generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        device = self.readout.weight.device
+        ids = [int(i) for i in prefix.tolist()]
+        logits, state = self(prefix.view(1, -1).to(device=device, dtype=torch.long))
+        for _ in range(length):
+            probs = torch.softmax(logits[0, -1].double().cpu() / temperature, dim=-1)
+            ids.append(int(torch.multinomial(probs, 1, generator=generator)))
+            logits, state = self(torch.tensor([[ids[-1]]], device=device), state)
+        return torch.tensor(ids, dtype=torch.long)
+
+
+class SequenceRegressor(nn.Module):
+    """Real-valued regression: ``(x (B, T, D), state) -> (y_hat, new_state)``.
+
+    ``readout="last"``: y_hat = W_out h_T + b_out of shape (B, O) (adding problem, chapter 9);
+    ``readout="all"``: y_hat_t = W_out h_t + b_out for every step, shape (B, T, O) (streams
+    trained with truncated BPTT, chapters 11-12).
+
+    Args:
+        input_size, hidden_size, output_size: D, H, O.
+        readout: ``"last"`` or ``"all"``.
+        cell: ``"rnn"`` (default), ``"lstm"`` or ``"gru"``.
+        seed, dtype, device, **cell_options: as for :class:`CharLM`.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int = 1,
+        *,
+        readout: str = "last",
+        cell: str = "rnn",
+        seed: int | torch.Generator = 0,
+        dtype: torch.dtype | None = None,
+        device: str | torch.device | None = None,
+        **cell_options,
+    ):
+        super().__init__()
+        v.choice("readout", readout, ("last", "all"))
+        v.integer("output_size", output_size, minimum=1)
+        generator = _generator(seed)
+        self.readout_mode = readout
+        self.rnn = RecurrentLayer(
+            cell,
+            input_size,
+            hidden_size,
+            seed=generator,
+            dtype=dtype,
+            device=device,
+            **cell_options,
+        )
+        self.readout = nn.Linear(hidden_size, output_size, dtype=dtype)
+        init_linear_(self.readout, generator)
+        self.to(resolve_device(device))
+
+    def init_state(self, batch_size: int):
+        """Zero state for ``batch_size`` streams (see :meth:`RecurrentLayer.init_state`)."""
+        return self.rnn.init_state(batch_size)
+
+    def forward(self, x: torch.Tensor, state=None):
+        hidden, state = self.rnn(x, state)
+        if self.readout_mode == "last":
+            hidden = hidden[:, -1]
+        return self.readout(hidden), state
