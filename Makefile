@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 MATHJAX := _extra/mathjax/.version
 # Two pytest workers fit this course's 2-core target machine; override with `make test JOBS=1`.
 JOBS ?= 2
+# One BLAS/torch thread per worker: with two workers on two cores, more threads only contend
+# (tiny matrix products then run 100x slower). Notebook kernels inherit it.
+TEST_THREADS ?= 1
 
 .PHONY: install book test lab bench lock clean
 
@@ -24,7 +27,7 @@ book: install
 	@echo "The book is in _build/html: open _build/html/index.html in a browser."
 
 test: install
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope
+	OMP_NUM_THREADS=$(TEST_THREADS) $(BIN)/python -m pytest -n $(JOBS) --dist loadscope
 
 lab: install
 	$(BIN)/jupyter lab

@@ -1,0 +1,237 @@
+"""Drive Debian's Chromium over the built book: serve it locally, open a page, record what happened.
+
+The browser test (tests/test_browser.py) states what the book must look like; this module only
+knows how to look. `visit` opens one page in a fresh browser context (so every page is seen as
+a first-time reader sees it), blocks every request that leaves the local server, and returns a
+`PageVisit` with the console errors, the blocked requests, the state of the math, the images,
+the links and the kernel-free sliders of that page.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+INSTALL_HINT = "install Debian's Chromium to run it: sudo apt-get install chromium"
+
+# Flags that keep a headless Chromium quiet and offline: no sandbox (containers, root), no GPU,
+# no background traffic of its own (updates, sync, QUIC probes). Playwright gives every launch a
+# fresh temporary profile, removed when the browser closes.
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# The only CDN files a page of the book may ask for. Requests for them are blocked like any
+# other, and the console error a blocked load causes is expected, for these files only:
+# require.js and the ipywidgets HTML manager (myst-nb adds both to pages that store widget
+# state; live widgets need a kernel anyway), and the Font Awesome 4 stylesheet that matplotlib's
+# `to_jshtml` links for its button icons (the animation itself is inline and works without it).
+WIDGET_CDN_URLS = (
+    "https://cdnjs.cloudflare.com/ajax/libs/require.js/",
+    "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@",
+    "https://maxcdn.bootstrapcdn.com/font-awesome/",
+)
+
+VIEWPORT = {"width": 1280, "height": 900}
+TIMEOUT_MS = 30_000
+
+
+def chromium_executable() -> str | None:
+    """The Chromium binary to drive: `chromium` on PATH, else Debian's path, else None."""
+    found = shutil.which("chromium")
+    if found:
+        return found
+    debian = Path("/usr/bin/chromium")
+    return str(debian) if debian.exists() else None
+
+
+def is_widget_cdn(url: str) -> bool:
+    return url.startswith(WIDGET_CDN_URLS)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serve_directory(directory: Path) -> Iterator[str]:
+    """Serve `directory` on 127.0.0.1 (free port, own thread); yield its base URL, ending in /."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@dataclass
+class PageVisit:
+    """What one page did in the browser."""
+
+    url: str
+    problem: str | None = None  # the page could not be loaded or inspected at all
+    console_errors: list[str] = field(default_factory=list)  # not counting expected CDN blocks
+    page_errors: list[str] = field(default_factory=list)  # uncaught JavaScript exceptions
+    external_requests: list[str] = field(default_factory=list)  # blocked, in request order
+    failed_local: list[str] = field(default_factory=list)  # local requests that failed or 4xx/5xx
+    mathjax_script_status: int | None = None  # HTTP status of the local mathjax/tex-chtml.js
+    dom: dict[str, Any] = field(default_factory=dict)  # see _INSPECT_JS
+    sliders: list[dict[str, Any]] = field(default_factory=list)  # see _probe_slider
+    probe: Any = None  # whatever the caller's probe returned
+
+
+# Runs after the load event: waits for MathJax's first typeset (bounded), decodes every image,
+# then reports the math, the images (`output`: inside a notebook cell's output) and the links.
+_INSPECT_JS = """async (timeoutMs) => {
+  const mj = window.MathJax;
+  let typesetDone = null;
+  if (mj && mj.startup && mj.startup.promise) {
+    const timer = new Promise(resolve => setTimeout(() => resolve(false), timeoutMs));
+    typesetDone = await Promise.race([mj.startup.promise.then(() => true), timer]);
+  }
+  const images = Array.from(document.images);
+  await Promise.all(images.map(img => img.decode().catch(() => null)));
+  const math = Array.from(document.querySelectorAll('span.math, div.math'));
+  return {
+    mathjaxVersion: (mj && mj.version) || null,
+    typesetDone: typesetDone,
+    math: math.length,
+    mathTypeset: math.filter(el => el.querySelector('mjx-container')).length,
+    mathErrors: document.querySelectorAll('mjx-merror').length,
+    images: images.map(img => ({
+      src: img.getAttribute('src') || '',
+      loaded: img.complete && img.naturalWidth > 0,
+      output: Boolean(img.closest('.cell_output')),
+    })),
+    links: Array.from(document.querySelectorAll('a[href]'), a => a.href),
+  };
+}"""
+
+# A slider's image: its src as length and FNV-1a hash (to_jshtml frames are long data: URIs).
+_FRAME_JS = """img => {
+  let hash = 2166136261;
+  for (let i = 0; i < img.src.length; i++) hash = Math.imul(hash ^ img.src.charCodeAt(i), 16777619);
+  return {src: img.src.length + ':' + (hash >>> 0).toString(16), loaded: img.naturalWidth > 0};
+}"""
+
+
+def _probe_slider(slider) -> dict[str, Any]:
+    """Move one `div.bptt-static-slider` like a reader does and report whether its figure changed.
+
+    Presses the right arrow key on the range input (the browser fires `input`), then clicks the
+    animation's "Previous frame" button, which must bring back the first figure.
+    """
+    range_input = slider.locator("input[type=range]")
+    image = slider.locator("img")
+    if range_input.count() != 1 or image.count() != 1:
+        return {
+            "problem": f"expected one range input and one img, found "
+            f"{range_input.count()} and {image.count()}"
+        }
+    frames = int(range_input.evaluate("el => Number(el.max) - Number(el.min) + 1"))
+    first = image.evaluate(_FRAME_JS)
+    range_input.press("ArrowRight")
+    moved = image.evaluate(_FRAME_JS)
+    value = range_input.input_value()
+    back_button = slider.locator("button[title='Previous frame']")
+    if back_button.count():
+        back_button.first.click()
+    back = image.evaluate(_FRAME_JS)
+    return {
+        "frames": frames,
+        "first": first,
+        "moved": moved,
+        "value_after_key": value,
+        "back": back,
+        "has_back_button": bool(back_button.count()),
+    }
+
+
+def visit(
+    browser,
+    base_url: str,
+    path: str,
+    *,
+    probe: Callable | None = None,
+    screenshot: Path | None = None,
+) -> PageVisit:
+    """Open base_url + path in a fresh context of `browser` and record what the page did.
+
+    Every request that does not go to base_url is aborted and recorded. `probe(page)` runs
+    while the page is open; its result lands in `PageVisit.probe`. With `screenshot`, the whole
+    page is saved there as PNG.
+    """
+    from playwright.sync_api import Error as PlaywrightError
+
+    report = PageVisit(url=base_url + path)
+    blocked: list[str] = []
+
+    def on_route(route) -> None:
+        url = route.request.url
+        if url.startswith(base_url):
+            route.continue_()
+        else:
+            blocked.append(url)
+            route.abort()
+
+    def on_console(message) -> None:
+        if message.type != "error":
+            return
+        source = message.location.get("url", "")
+        if source in blocked and is_widget_cdn(source):
+            return  # the expected "Failed to load resource" of a blocked widget CDN file
+        report.console_errors.append(f"{message.text} (at {source or 'inline'})")
+
+    def on_response(response) -> None:
+        if not response.url.startswith(base_url):
+            return
+        if response.status >= 400:
+            report.failed_local.append(f"{response.url}: HTTP {response.status}")
+        if response.url.split("?")[0].endswith("/mathjax/tex-chtml.js"):
+            report.mathjax_script_status = response.status
+
+    def on_request_failed(request) -> None:
+        if request.url.startswith(base_url):
+            report.failed_local.append(f"{request.url}: {request.failure}")
+
+    context = browser.new_context(viewport=VIEWPORT, service_workers="block")
+    try:
+        context.route("**/*", on_route)
+        page = context.new_page()
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: report.page_errors.append(str(error)))
+        page.on("response", on_response)
+        page.on("requestfailed", on_request_failed)
+        page.goto(report.url, wait_until="load", timeout=TIMEOUT_MS)
+        report.dom = page.evaluate(_INSPECT_JS, TIMEOUT_MS // 2)
+        report.sliders = [_probe_slider(s) for s in page.locator("div.bptt-static-slider").all()]
+        if probe is not None:
+            report.probe = probe(page)
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
+    except PlaywrightError as error:  # a page that fails to load or inspect is that page's finding
+        report.problem = f"{type(error).__name__}: {error}"
+    finally:
+        context.close()
+    report.external_requests = blocked
+    return report
