@@ -7,11 +7,13 @@ whole course under 15 minutes on a 2-core CPU. ``--quick`` times only the first 
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 from benchmarks.harness import Table, log
 
@@ -39,10 +41,20 @@ def run(quick: bool = False) -> list[Table]:
     rows, total = [], 0.0
     for path in paths:
         log(f"  executing {path.relative_to(ROOT)}")
-        seconds = execution_seconds(path)
+        start = time.perf_counter()
+        try:
+            seconds = execution_seconds(path)
+            failure = None
+        except (CellExecutionError, CellTimeoutError) as error:
+            seconds = time.perf_counter() - start
+            plain = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+            failure = plain.splitlines()[-1][:120] if plain else type(error).__name__
+            log(f"    FAILED: {failure}")
         total += seconds
         budget = CHAPTER_BUDGET_S if path.parent.name == "chapters" else None
         verdict = "-" if budget is None else ("yes" if seconds <= budget else "NO")
+        if failure is not None:
+            verdict = f"failed: {failure}"
         rows.append([path.relative_to(ROOT).as_posix(), round(seconds, 1), verdict])
     rows.append(["total", round(total, 1), "yes" if total <= COURSE_BUDGET_S else "NO"])
     return [

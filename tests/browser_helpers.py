@@ -138,7 +138,8 @@ def _probe_slider(slider) -> dict[str, Any]:
     """Move one `div.bptt-static-slider` like a reader does and report whether its figure changed.
 
     Presses the right arrow key on the range input (the browser fires `input`), then clicks the
-    animation's "Previous frame" button, which must bring back the first figure.
+    animation's "Previous frame" button, which must bring back the first figure. A slider that
+    starts on its last frame is moved left and back with "Next frame" instead.
     """
     range_input = slider.locator("input[type=range]")
     image = slider.locator("img")
@@ -149,10 +150,12 @@ def _probe_slider(slider) -> dict[str, Any]:
         }
     frames = int(range_input.evaluate("el => Number(el.max) - Number(el.min) + 1"))
     first = image.evaluate(_FRAME_JS)
-    range_input.press("ArrowRight")
+    start = range_input.input_value()
+    at_end = start == range_input.evaluate("el => el.max")
+    range_input.press("ArrowLeft" if at_end else "ArrowRight")
     moved = image.evaluate(_FRAME_JS)
     value = range_input.input_value()
-    back_button = slider.locator("button[title='Previous frame']")
+    back_button = slider.locator(f"button[title='{'Next' if at_end else 'Previous'} frame']")
     if back_button.count():
         back_button.first.click()
     back = image.evaluate(_FRAME_JS)
@@ -160,7 +163,9 @@ def _probe_slider(slider) -> dict[str, Any]:
         "frames": frames,
         "first": first,
         "moved": moved,
+        "value_before_key": start,
         "value_after_key": value,
+        "expected_after_key": str(int(start) + (-1 if at_end else 1)) if start else None,
         "back": back,
         "has_back_button": bool(back_button.count()),
     }

@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/course.py
 
+from grading_helpers import namespaces  # noqa: F401 - the fixture of the grading tests
+
 # CI and `make test` use a fixed, derandomised profile so a run is reproducible; set
 # HYPOTHESIS_PROFILE=dev locally for more (random) examples.
 settings.register_profile(
@@ -47,9 +49,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory, request):
     """The HTML book, built once per test run (shared between pytest-xdist workers)."""
-    from filelock import FileLock
-
     from course import build_book
+    from filelock import FileLock
 
     # All workers of one run share the parent of their basetemp; build there, under a lock.
     root = tmp_path_factory.getbasetemp()

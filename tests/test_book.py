@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
-
 from course import ROOT, repository, toc_files
 
 
@@ -78,4 +78,26 @@ def test_mathjax_is_served_locally(built_book):
     assert (built_book / "mathjax" / "tex-chtml.js").exists()
     for page in html_pages(built_book):
         html = page.read_text()
-        assert not re.search(r"https?://[^\"']*mathjax", html, re.I), f"{page.name} loads MathJax from a CDN"
+        assert not re.search(r"https?://[^\"']*mathjax", html, re.IGNORECASE), f"{page.name} loads MathJax from a CDN"
+
+
+def _folded_cells(notebook: Path) -> int:
+    cells = json.loads(notebook.read_text())["cells"]
+    return sum("hide-input" in c.get("metadata", {}).get("tags", []) for c in cells)
+
+
+@pytest.mark.parametrize("folder", ["solutions", "exercises"])
+def test_solutions_are_folded_and_exercises_are_not(built_book, folder):
+    """A solution page shows its code and prose behind toggles; an exercise page hides no stub."""
+    notebooks = sorted((ROOT / folder).glob("ex[0-9][0-9]_*.ipynb"))
+    assert notebooks
+    for notebook in notebooks:
+        soup = BeautifulSoup((built_book / folder / f"{notebook.stem}.html").read_text(), "html.parser")
+        toggles = soup.select("details.hide.above-input")
+        dropdowns = soup.select("details.sd-dropdown")
+        assert len(toggles) == _folded_cells(notebook), f"{folder}/{notebook.stem}"
+        if folder == "solutions":
+            assert len(toggles) > 1 or dropdowns, f"{notebook.stem}: no solution is folded"
+            assert all(not d.has_attr("open") for d in dropdowns), f"{notebook.stem}: a dropdown is open"
+        else:
+            assert not dropdowns, f"{notebook.stem}: the exercise shows a solution dropdown"

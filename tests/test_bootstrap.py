@@ -8,11 +8,10 @@ import sys
 from unittest import mock
 
 import pytest
-
 from course import ROOT, notebooks, read_notebook, repository
 
 sys.path.insert(0, str(ROOT / "tools"))
-import nbtool  # noqa: E402
+import nbtool
 
 
 def run_bootstrap(find_spec):
@@ -23,7 +22,7 @@ def run_bootstrap(find_spec):
         return subprocess.CompletedProcess(cmd, 0)
 
     with mock.patch.object(importlib.util, "find_spec", find_spec), mock.patch.object(subprocess, "run", fake_run):
-        exec(nbtool.bootstrap_source(), {})
+        exec(nbtool.bootstrap_source(), {})  # noqa: S102 - the generated cell, run as a kernel would
     return calls
 
 

@@ -270,18 +270,19 @@ def test_static_slider_changes_the_figure(book):
                 f"{where}: a slider needs at least two frames, has {slider['frames']}"
             )
             assert slider["first"]["loaded"], f"{where}: the first figure does not load"
-            assert slider["value_after_key"] == "1", (
-                f"{where}: the arrow key did not move the slider"
+            assert slider["value_after_key"] == slider["expected_after_key"], (
+                f"{where}: the arrow key did not move the slider one frame from "
+                f"{slider['value_before_key']} (it shows {slider['value_after_key']})"
             )
             assert slider["moved"]["src"] != slider["first"]["src"], (
                 f"{where}: moving it kept the same figure"
             )
             assert slider["moved"]["loaded"], f"{where}: the figure after moving does not load"
             assert slider["has_back_button"], (
-                f"{where}: the animation has no 'Previous frame' button"
+                f"{where}: the animation has no 'Previous frame'/'Next frame' button"
             )
             assert slider["back"]["src"] == slider["first"]["src"], (
-                f"{where}: 'Previous frame' did not bring back the first figure"
+                f"{where}: the frame button did not bring back the first figure"
             )
 
 

@@ -504,7 +504,7 @@ def test_strip_markdown_and_exercise_from_solution():
             },
             {
                 "cell_type": "code",
-                "metadata": {"tags": ["x"]},
+                "metadata": {"tags": ["x", "hide-input"]},
                 "execution_count": 3,
                 "outputs": [{"output_type": "stream"}],
                 "source": [
@@ -524,7 +524,7 @@ def test_strip_markdown_and_exercise_from_solution():
         [],
         None,
         {"tags": ["x"]},
-    )
+    ), "a stub cell is not folded (its solution was)"
     assert exercise["metadata"] == solution["metadata"]
     assert len(solution["cells"]) == 2 and solution["cells"][1]["outputs"], (
         "the solution is not modified"

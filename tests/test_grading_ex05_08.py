@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_grading_exercises import _functions, namespaces  # noqa: F401 - a shared fixture
+from grading_helpers import answer, graded_functions
 
 from bptt import jacobians, rnn, spectral, tasks, truncation
 from bptt.grading import get_exercise, run_checks
@@ -35,16 +35,16 @@ def _points(exercise: str, functions: dict, seed: int = SELF_CHECK_SEED) -> dict
 
 @pytest.mark.parametrize("seed", [SELF_CHECK_SEED, DEFAULT_SEED])
 @pytest.mark.parametrize("exercise", CHEAP)
-def test_solution_scores_full_marks(namespaces, exercise, seed):  # noqa: F811
-    functions = _functions(namespaces("solutions", exercise), exercise)
+def test_solution_scores_full_marks(namespaces, exercise, seed):
+    functions = graded_functions(namespaces("solutions", exercise), exercise)
     results = _points(exercise, functions, seed)
     assert list(results) == [p.name for p in get_exercise(exercise).parts]
     assert {part: r for part, r in results.items() if r[0] != r[1]} == {}
 
 
 @pytest.mark.parametrize("exercise", EXERCISES)
-def test_unanswered_exercise_scores_zero(namespaces, exercise):  # noqa: F811
-    results = _points(exercise, _functions(namespaces("exercises", exercise), exercise))
+def test_unanswered_exercise_scores_zero(namespaces, exercise):
+    results = _points(exercise, graded_functions(namespaces("exercises", exercise), exercise))
     assert len(results) == len(get_exercise(exercise).parts)
     assert all(p == 0 and reason == "not implemented yet" for p, _, reason in results.values())
 
@@ -270,10 +270,6 @@ def _first_half_only(x):
     return np.sum(x[:, :half, 0] * x[:, :half, 1], axis=1) + 0.5
 
 
-def _answer(key, value):
-    return lambda ns: lambda: {key: value}
-
-
 WRONG = [
     # ex05
     ("ex05", "clip_grad_norm", _per_parameter, "clipped on its own"),
@@ -301,12 +297,12 @@ WRONG = [
         "did not change",
     ),
     ("ex05", "clip_grad_value", _value_clip(lambda p, c: p.data.clamp_(-c, c)), "not p or p.data"),
-    ("ex05", "q1", _answer("q1", 1.0), "not right"),
-    ("ex05", "q1", _answer("q1", 3.0), "not right"),
-    ("ex05", "q2", _answer("q2", 5.0), "not right"),
-    ("ex05", "q2", _answer("q2", 0.1), "not right"),
-    ("ex05", "q3", _answer("q3", "b"), "not the right choice"),
-    ("ex05", "q3", _answer("q3", "c"), "not the right choice"),
+    ("ex05", "q1", answer("q1", 1.0), "not right"),
+    ("ex05", "q1", answer("q1", 3.0), "not right"),
+    ("ex05", "q2", answer("q2", 5.0), "not right"),
+    ("ex05", "q2", answer("q2", 0.1), "not right"),
+    ("ex05", "q3", answer("q3", "b"), "not the right choice"),
+    ("ex05", "q3", answer("q3", "c"), "not the right choice"),
     # ex06
     ("ex06", "sample_xi", _sample_xi(lambda T, pi, rng: (rng.random(T) < pi) * 1.0), "1/pi, not 1"),
     ("ex06", "sample_xi", _sample_xi(lambda T, pi, rng: (rng.random(T) < 1 - pi) / pi), "1 - pi"),
@@ -333,12 +329,12 @@ WRONG = [
         "weight each by its probability",
     ),
     ("ex06", "exact_expectation", _expectation(_probability, lambda pi: 1.0), "xi = 1/pi, not 1"),
-    ("ex06", "q1", _answer("q1", 0.9**10), "not right"),
-    ("ex06", "q1", _answer("q1", 9.0), "not right"),
-    ("ex06", "q2", _answer("q2", 76.6), "not right"),  # E[g^2], not the variance
-    ("ex06", "q2", _answer("q2", 0.0), "not right"),
-    ("ex06", "q3", _answer("q3", "a"), "not the right choice"),
-    ("ex06", "q3", _answer("q3", "b"), "not the right choice"),
+    ("ex06", "q1", answer("q1", 0.9**10), "not right"),
+    ("ex06", "q1", answer("q1", 9.0), "not right"),
+    ("ex06", "q2", answer("q2", 76.6), "not right"),  # E[g^2], not the variance
+    ("ex06", "q2", answer("q2", 0.0), "not right"),
+    ("ex06", "q3", answer("q3", "a"), "not the right choice"),
+    ("ex06", "q3", answer("q3", "b"), "not the right choice"),
     # ex07
     ("ex07", "orthogonal_init", _orthogonal(_no_sign_fix), "not uniformly distributed"),
     ("ex07", "orthogonal_init", _orthogonal(lambda n, rng: np.eye(n)), "not uniformly distributed"),
@@ -374,22 +370,22 @@ WRONG = [
         _flow(lambda ns, *a: ns["gradient_norms"](*a)[:, :-1]),
         "shape (3, 8)",
     ),
-    ("ex07", "q1", _answer("q1", 0.95), "not right"),
-    ("ex07", "q1", _answer("q1", 1.0), "not right"),
-    ("ex07", "q2", _answer("q2", "b"), "not the right choice"),
-    ("ex07", "q2", _answer("q2", "c"), "not the right choice"),
-    ("ex07", "q3", _answer("q3", 0.0), "not right"),  # rotations only: no sign fix, n = 3
-    ("ex07", "q3", _answer("q3", 1.0), "not right"),
+    ("ex07", "q1", answer("q1", 0.95), "not right"),
+    ("ex07", "q1", answer("q1", 1.0), "not right"),
+    ("ex07", "q2", answer("q2", "b"), "not the right choice"),
+    ("ex07", "q2", answer("q2", "c"), "not the right choice"),
+    ("ex07", "q3", answer("q3", 0.0), "not right"),  # rotations only: no sign fix, n = 3
+    ("ex07", "q3", answer("q3", 1.0), "not right"),
     # ex08
     ("ex08", "challenge", _train(lambda x: np.ones(len(x))), "points start below"),
     ("ex08", "challenge", _train(lambda x: 2 * x[..., 0].mean(axis=1)), "points start below"),
     ("ex08", "challenge", _train(lambda x: x[..., 0]), "one prediction per sequence"),
     ("ex08", "challenge", _train(lambda x: np.full(len(x), np.nan)), "NaN"),
     ("ex08", "challenge", lambda ns: lambda seed: 1.0, "should return a function"),
-    ("ex08", "q1", _answer("q1", 1 / 12), "not right"),
-    ("ex08", "q1", _answer("q1", 1 / 3), "not right"),
-    ("ex08", "q2", _answer("q2", 1 / 6), "not right"),
-    ("ex08", "q2", _answer("q2", 0.0), "not right"),
+    ("ex08", "q1", answer("q1", 1 / 12), "not right"),
+    ("ex08", "q1", answer("q1", 1 / 3), "not right"),
+    ("ex08", "q2", answer("q2", 1 / 6), "not right"),
+    ("ex08", "q2", answer("q2", 0.0), "not right"),
 ]
 
 
@@ -399,7 +395,7 @@ def _wrong_id(case):
 
 
 @pytest.mark.parametrize("case", WRONG, ids=[_wrong_id(c) for c in WRONG])
-def test_typical_wrong_answer_loses_the_part(namespaces, case):  # noqa: F811
+def test_typical_wrong_answer_loses_the_part(namespaces, case):
     exercise, part_name, factory, hint = case
     (name,) = get_exercise(exercise).part(part_name).needs
     solution = namespaces("solutions", exercise) if exercise in CHEAP else None

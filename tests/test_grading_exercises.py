@@ -3,54 +3,27 @@ typical wrong answers lose the points of the part they get wrong (in-process, fa
 
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from grading_helpers import answer, graded_functions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bptt.grading import get_exercise, run_checks
 from bptt.grading.batch import DEFAULT_SEED
-from bptt.grading.notebook import notebook_namespace
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISES = ("ex01", "ex02", "ex03", "ex04")
 
 
-def _notebook(folder: str, exercise: str) -> Path:
-    (path,) = (ROOT / folder).glob(f"{exercise}_*.ipynb")
-    return path
-
-
-@pytest.fixture(scope="module")
-def namespaces():
-    """Each solution's and each exercise's namespace, loaded once (prints silenced)."""
-    loaded = {}
-
-    def load(folder: str, exercise: str) -> dict:
-        if (folder, exercise) not in loaded:
-            with contextlib.redirect_stdout(io.StringIO()):
-                namespace, errors = notebook_namespace(_notebook(folder, exercise))
-            assert errors == [], errors
-            loaded[folder, exercise] = namespace
-        return loaded[folder, exercise]
-
-    return load
-
-
-def _functions(namespace: dict, exercise: str) -> dict:
-    return {name: namespace[name] for name in get_exercise(exercise, private_checks=None).names}
-
-
 @pytest.mark.parametrize("seed", [SELF_CHECK_SEED, DEFAULT_SEED])
 @pytest.mark.parametrize("exercise", EXERCISES)
 def test_solution_scores_full_marks(namespaces, exercise, seed):
     results = run_checks(
-        exercise, _functions(namespaces("solutions", exercise), exercise), seed=seed
+        exercise, graded_functions(namespaces("solutions", exercise), exercise), seed=seed
     )
     assert [r.part for r in results] == [p.name for p in get_exercise(exercise).parts]
     assert [(r.part, r.reason) for r in results if r.points != r.max_points] == []
@@ -61,14 +34,14 @@ def test_solution_scores_full_marks(namespaces, exercise, seed):
 def test_solutions_score_full_marks_on_any_inputs(namespaces, seed):
     """The inputs (values and sizes) change with the seed; the numpy solutions pass for all."""
     for exercise in ("ex01", "ex02", "ex03"):
-        functions = _functions(namespaces("solutions", exercise), exercise)
+        functions = graded_functions(namespaces("solutions", exercise), exercise)
         results = run_checks(exercise, functions, seed=seed)
         assert [(r.part, r.reason) for r in results if r.points != r.max_points] == []
 
 
 @pytest.mark.parametrize("exercise", EXERCISES)
 def test_unanswered_exercise_scores_zero(namespaces, exercise):
-    results = run_checks(exercise, _functions(namespaces("exercises", exercise), exercise))
+    results = run_checks(exercise, graded_functions(namespaces("exercises", exercise), exercise))
     assert len(results) == len(get_exercise(exercise).parts)
     assert all(r.points == 0 and r.reason == "not implemented yet" for r in results)
 
@@ -224,10 +197,6 @@ def _ex04_train(*, detach=True, only_h=False, reset=False, zero_grad=True, drop_
     return factory
 
 
-def _answer(key, value):
-    return lambda ns: lambda: {key: value}
-
-
 WRONG = [
     # ex01
     ("ex01", "step_backward", _ex01_step(_ex01_no_tanh), "tanh derivative is missing"),
@@ -236,12 +205,12 @@ WRONG = [
     ("ex01", "backward", _ex01_backward(carry_back=False), "flowing back from step t+1 is missing"),
     ("ex01", "backward", _ex01_backward(accumulate=False), "single time step's contribution"),
     ("ex01", "backward", _ex01_backward(first=1), "first time step is missing"),
-    ("ex01", "q1", _answer("q1", -0.4909), "not right"),
-    ("ex01", "q1", _answer("q1", 0.5), "not right"),
-    ("ex01", "q2", _answer("q2", 0.5**9), "not right"),
-    ("ex01", "q2", _answer("q2", 0.5), "not right"),
-    ("ex01", "q3", _answer("q3", "a"), "not the right choice"),
-    ("ex01", "q3", _answer("q3", "c"), "not the right choice"),
+    ("ex01", "q1", answer("q1", -0.4909), "not right"),
+    ("ex01", "q1", answer("q1", 0.5), "not right"),
+    ("ex01", "q2", answer("q2", 0.5**9), "not right"),
+    ("ex01", "q2", answer("q2", 0.5), "not right"),
+    ("ex01", "q3", answer("q3", "a"), "not the right choice"),
+    ("ex01", "q3", answer("q3", "c"), "not the right choice"),
     # ex02
     (
         "ex02",
@@ -256,12 +225,12 @@ WRONG = [
     ("ex02", "gradients", _ex02_gradients(_ex02_no_one_over_t), "lose the 1/T"),
     ("ex02", "gradients", _ex02_gradients(_ex02_transposed_w_hx), "dL/dW_hx: transposed"),
     ("ex02", "gradients", _ex02_gradients(_ex02_pairs_with_h_t), "pair dL/dh_t with h_{t-1}"),
-    ("ex02", "q1", _answer("q1", 6), "not right"),
-    ("ex02", "q1", _answer("q1", 4), "not right"),
-    ("ex02", "q2", _answer("q2", 0.8**20), "not right"),
-    ("ex02", "q2", _answer("q2", 0.8), "not right"),
-    ("ex02", "q3", _answer("q3", "a"), "not the right choice"),
-    ("ex02", "q3", _answer("q3", "c"), "not the right choice"),
+    ("ex02", "q1", answer("q1", 6), "not right"),
+    ("ex02", "q1", answer("q1", 4), "not right"),
+    ("ex02", "q2", answer("q2", 0.8**20), "not right"),
+    ("ex02", "q2", answer("q2", 0.8), "not right"),
+    ("ex02", "q3", answer("q3", "a"), "not the right choice"),
+    ("ex02", "q3", answer("q3", "c"), "not the right choice"),
     # ex03
     (
         "ex03",
@@ -290,12 +259,12 @@ WRONG = [
         "largest singular value",
     ),
     ("ex03", "decay_rate", lambda ns: lambda W: np.max(np.linalg.eigvals(W)), "complex"),
-    ("ex03", "q1", _answer("q1", 1.2), "not right"),
-    ("ex03", "q1", _answer("q1", 0.125), "not right"),
-    ("ex03", "q2", _answer("q2", 65), "not right"),
-    ("ex03", "q2", _answer("q2", 67), "not right"),
-    ("ex03", "q3", _answer("q3", "a"), "not the right choice"),
-    ("ex03", "q3", _answer("q3", "c"), "not the right choice"),
+    ("ex03", "q1", answer("q1", 1.2), "not right"),
+    ("ex03", "q1", answer("q1", 0.125), "not right"),
+    ("ex03", "q2", answer("q2", 65), "not right"),
+    ("ex03", "q2", answer("q2", 67), "not right"),
+    ("ex03", "q3", answer("q3", "a"), "not the right choice"),
+    ("ex03", "q3", answer("q3", "c"), "not the right choice"),
     # ex04
     ("ex04", "detach_state", _ex04_detach(lambda ns, s: s), "still attached"),
     (
@@ -329,12 +298,12 @@ WRONG = [
     ("ex04", "train_tbptt_lstm", _ex04_train(only_h=True), "both h and c"),
     ("ex04", "train_tbptt_lstm", _ex04_train(reset=True), "reset every chunk"),
     ("ex04", "train_tbptt_lstm", _ex04_train(zero_grad=False), "zero_grad"),
-    ("ex04", "q1", _answer("q1", 28), "not right"),
-    ("ex04", "q1", _answer("q1", 35), "not right"),
-    ("ex04", "q2", _answer("q2", 17.5), "not right"),
-    ("ex04", "q2", _answer("q2", 34), "not right"),
-    ("ex04", "q3", _answer("q3", "a"), "not the right choice"),
-    ("ex04", "q3", _answer("q3", "c"), "not the right choice"),
+    ("ex04", "q1", answer("q1", 28), "not right"),
+    ("ex04", "q1", answer("q1", 35), "not right"),
+    ("ex04", "q2", answer("q2", 17.5), "not right"),
+    ("ex04", "q2", answer("q2", 34), "not right"),
+    ("ex04", "q3", answer("q3", "a"), "not the right choice"),
+    ("ex04", "q3", answer("q3", "c"), "not the right choice"),
 ]
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from bptt.grading import exercise_ids
 from bptt.grading.notebook import exercise_of
-from bptt.grading.stubs import CODE_BEGIN, MARKDOWN_BEGIN
+from bptt.grading.stubs import CODE_BEGIN, FOLD_TAG, MARKDOWN_BEGIN, MARKDOWN_END
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "solutions").glob("ex[0-9][0-9]_*.ipynb"))
@@ -81,3 +81,34 @@ def test_stored_solution_shows_full_marks(solution):
     total = last.strip().splitlines()[-1]
     points, most = total.removeprefix("Total: ").removesuffix(" points").split("/")
     assert points == most, last
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_solutions_are_folded_until_the_reader_opens_them(solution):
+    folded_code = folded_prose = 0
+    for cell in _cells(solution):
+        source, tags = _source(cell), cell.get("metadata", {}).get("tags", [])
+        if cell["cell_type"] == "code" and CODE_BEGIN in source:
+            assert FOLD_TAG in tags, f"tag this solution cell {FOLD_TAG!r}:\n{source}"
+            folded_code += 1
+        if cell["cell_type"] == "markdown" and MARKDOWN_BEGIN in source:
+            lines = [line.strip() for line in source.split("\n")]
+            for start in (i for i, line in enumerate(lines) if line == MARKDOWN_BEGIN):
+                assert lines[start + 1].startswith(":::{dropdown}"), source
+                assert lines[lines.index(MARKDOWN_END, start) - 1] == ":::", source
+                folded_prose += 1
+    assert folded_code + folded_prose > 0
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_exercise_stubs_are_not_folded(solution):
+    for cell in _cells(ROOT / "exercises" / solution.name):
+        if "raise NotImplementedError" in _source(cell):
+            assert FOLD_TAG not in cell.get("metadata", {}).get("tags", []), _source(cell)
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_exercise_and_solution_link_to_each_other(solution):
+    for folder in ("exercises", "solutions"):
+        text = "".join(_source(c) for c in _cells(ROOT / folder / solution.name))
+        assert f"../exercises/{solution.name}" in text and f"../solutions/{solution.name}" in text

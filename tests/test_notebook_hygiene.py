@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from course import ROOT, notebooks, read_notebook
 
 NOTEBOOKS = notebooks()

@@ -245,3 +245,14 @@ def test_bad_inputs_and_states_name_the_argument():
         model.sample(torch.tensor([1]), 3, temperature=0.0)
     with pytest.raises(ValueError, match="readout"):
         SequenceRegressor(2, 3, readout="mean", device="cpu")
+
+
+def test_capstone_configs_are_copies_and_unknown_scales_are_refused():
+    from bptt.torch import CAPSTONE_CONFIGS, capstone_config
+
+    small = capstone_config("small")
+    small["hidden"] = -1
+    assert CAPSTONE_CONFIGS["small"]["hidden"] > 0, "capstone_config returns a copy"
+    assert capstone_config("full")["hidden"] > capstone_config("small")["hidden"]
+    with pytest.raises(ValueError, match="unknown capstone scale 'huge'.*BPTT_SCALE"):
+        capstone_config("huge")

@@ -10,8 +10,12 @@ indentation::
 Solution code must sit inside a function (an indented marker): a stub at the top level of a cell
 would raise when the notebook runs, so :func:`strip_code` refuses it. In markdown cells, lines
 between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` are removed (a cell left empty
-is dropped), and the title ``# Solution N: ...`` becomes ``# Exercise N: ...``. Everything else,
-metadata included, is copied unchanged; outputs are cleared for the exercise to be executed.
+is dropped), and the title ``# Solution N: ...`` becomes ``# Exercise N: ...``.
+
+In the published solution, solution code cells carry the tag ``hide-input`` (the book folds them
+until the reader opens them) and solution prose sits in a ``{dropdown}``; the exercise's stub
+cells lose that tag, so the student sees what to write. Everything else, metadata included, is
+copied unchanged; outputs are cleared for the exercise to be executed.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ MARKDOWN_BEGIN = "<!-- BEGIN SOLUTION -->"
 MARKDOWN_END = "<!-- END SOLUTION -->"
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError")
 _TITLE = re.compile(r"^# Solution (\d+):")
+FOLD_TAG = "hide-input"  # Jupyter Book: the cell's source is collapsed behind a toggle
 
 
 def _cell_source(cell: dict) -> str:
@@ -85,6 +90,14 @@ def has_solution(source: str) -> bool:
     return any(marker in source for marker in (CODE_BEGIN, MARKDOWN_BEGIN))
 
 
+def _drop_tag(cell: dict, tag: str) -> None:
+    tags = cell.get("metadata", {}).get("tags")
+    if tags and tag in tags:
+        tags.remove(tag)
+        if not tags:
+            del cell["metadata"]["tags"]
+
+
 def exercise_from_solution(solution: dict) -> dict:
     """The exercise notebook (a new dict, outputs cleared) made from a ``solution`` notebook dict."""
     exercise = copy.deepcopy(solution)
@@ -93,6 +106,8 @@ def exercise_from_solution(solution: dict) -> dict:
         where = f"cell {index + 1}"
         source = _cell_source(cell)
         if cell.get("cell_type") == "code":
+            if CODE_BEGIN in source:
+                _drop_tag(cell, FOLD_TAG)
             cell["source"] = strip_code(source, where)
             cell["outputs"] = []
             cell["execution_count"] = None

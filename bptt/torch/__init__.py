@@ -11,9 +11,11 @@ The practice chapters (8-16) train with this subpackage. One module per job:
 * :mod:`.memory` - saved-for-backward bytes and the CUDA peak;
 * :mod:`.checkpoint` - checkpointed BPTT (sqrt(T) memory, same gradient);
 * :mod:`.data` - tensors from :mod:`bptt.tasks`, batchify, chunks;
+* :mod:`.capstone` - the two training configurations of the capstone (chapter 16);
 * :mod:`.progress` - ``tqdm.auto`` bars that ``BPTT_PROGRESS=0`` silences.
 """
 
+from .capstone import CAPSTONE_CHUNK, CAPSTONE_CLIP, CAPSTONE_CONFIGS, capstone_config
 from .checkpoint import CheckpointMemory, checkpoint_saved_bytes, checkpointed_loss
 from .contract import call_model, check_stream, scalar_loss, token_cross_entropy
 from .data import batchify, iter_chunks, next_token_pairs, to_tensors
@@ -44,6 +46,9 @@ from .state import detach_state, map_state, reset_state
 from .tbptt import TrainHistory, Update, evaluate_stream, tbptt_schedule, train_tbptt
 
 __all__ = [
+    "CAPSTONE_CHUNK",
+    "CAPSTONE_CLIP",
+    "CAPSTONE_CONFIGS",
     "CELLS",
     "INITS",
     "CharLM",
@@ -57,6 +62,7 @@ __all__ = [
     "Update",
     "batchify",
     "call_model",
+    "capstone_config",
     "check_finite",
     "check_stream",
     "checkpoint_saved_bytes",

@@ -1,0 +1,46 @@
+"""What the tests of the graded exercises share: the notebooks' namespaces and their functions."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import pytest
+
+from bptt.grading import get_exercise
+from bptt.grading.notebook import notebook_namespace
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def exercise_notebook(folder: str, exercise: str) -> Path:
+    """``folder``/exNN_*.ipynb (folder: "solutions" or "exercises")."""
+    (path,) = (ROOT / folder).glob(f"{exercise}_*.ipynb")
+    return path
+
+
+@pytest.fixture(scope="module")
+def namespaces():
+    """Each solution's and each exercise's namespace, loaded once per module (prints silenced)."""
+    loaded = {}
+
+    def load(folder: str, exercise: str) -> dict:
+        if (folder, exercise) not in loaded:
+            with contextlib.redirect_stdout(io.StringIO()):
+                namespace, errors = notebook_namespace(exercise_notebook(folder, exercise))
+            assert errors == [], errors
+            loaded[folder, exercise] = namespace
+        return loaded[folder, exercise]
+
+    return load
+
+
+def graded_functions(namespace: dict, exercise: str) -> dict:
+    """The learner functions the exercise grades, taken from a notebook's namespace."""
+    return {name: namespace[name] for name in get_exercise(exercise, private_checks=None).names}
+
+
+def answer(key, value):
+    """A wrong-answer maker: ``answers()`` returning ``{key: value}``."""
+    return lambda ns: lambda: {key: value}

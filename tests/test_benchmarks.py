@@ -1,0 +1,114 @@
+"""The benchmark kit (benchmarks/harness.py) and a quick run of every benchmark.
+
+No test here asserts a time: the benchmarks measure, the tests check that the measuring is
+right (medians, fitted exponents, tables on disk) and that every benchmark still runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import numpy as np
+import pytest
+from course import ROOT
+
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import __main__ as bench_main
+from benchmarks import harness
+
+
+def test_time_call_is_the_median_of_the_repeats():
+    durations = iter([5, 1, 3])
+    now = {"t": 0.0}
+
+    def clock():
+        return now["t"]
+
+    def fn():
+        now["t"] += next(durations, 0)
+
+    # one warm-up run eats the 5, the three timed runs last 1, 3 and 0
+    assert harness.time_call(fn, repeats=3, warmup=1, clock=clock) == 1
+
+
+def test_time_interleaved_takes_turns_and_checks_its_arguments():
+    order = []
+    harness.time_interleaved(
+        {"a": lambda: order.append("a"), "b": lambda: order.append("b")}, repeats=2, warmup=0
+    )
+    assert order == ["a", "b", "a", "b"]
+    with pytest.raises(ValueError, match="repeats"):
+        harness.time_interleaved({"a": lambda: None}, repeats=0)
+    with pytest.raises(ValueError, match="warmup"):
+        harness.time_interleaved({"a": lambda: None}, warmup=-1)
+    with pytest.raises(TypeError, match="callable"):
+        harness.time_call(3)
+
+
+@pytest.mark.parametrize("exponent", [0.5, 1.0, 2.0, 4.0])
+def test_fit_exponent_recovers_a_power_law(exponent):
+    xs = np.array([8, 16, 32, 64, 128])
+    assert harness.fit_exponent(xs, 3.0 * xs**exponent) == pytest.approx(exponent)
+
+
+def test_fit_exponent_refuses_what_it_cannot_fit():
+    with pytest.raises(ValueError, match="positive"):
+        harness.fit_exponent([1, 2], [0, 1])
+    with pytest.raises(ValueError, match="equal length"):
+        harness.fit_exponent([1, 2, 3], [1, 2])
+
+
+def test_table_rows_must_match_the_columns():
+    with pytest.raises(ValueError, match="row 0 .* 1 cells, expected 2"):
+        harness.Table("t", "T", ["a", "b"], [[1]])
+
+
+def test_write_table_writes_json_and_markdown_with_the_machine(tmp_path):
+    table = harness.Table("demo", "A demo", ["n", "ms"], [[1, 0.5], [2, float("nan")]], "a note")
+    json_path, md_path = harness.write_table(table, tmp_path)
+    record = json.loads(json_path.read_text())
+    assert record["columns"] == ["n", "ms"] and record["rows"][1] == [2, "nan"]
+    for key in ("cpu", "cores", "python", "numpy", "torch", "torch_threads", "device", "date"):
+        assert key in record["machine"], key
+    markdown = md_path.read_text()
+    assert markdown.startswith("### A demo\n") and "| 1 | 0.5 |" in markdown
+    assert "a note" in markdown and "Machine:" in markdown
+
+
+def test_threads_restores_the_counts():
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    with harness.threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+def test_every_benchmark_module_is_found():
+    assert {"numpy_bptt", "linear", "rtrl", "torch_memory", "torch_lstm", "tbptt_overhead",
+            "capstone", "notebooks"} <= set(bench_main.available())
+
+
+def test_an_unknown_benchmark_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        bench_main.main(["no_such_benchmark"])
+    assert "unknown benchmark" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name", [n for n in bench_main.available() if n != "notebooks"]  # nbval runs every notebook
+)
+def test_benchmark_runs_quickly_and_writes_its_tables(name, tmp_path, capsys):
+    assert bench_main.main([name, "--quick", "--results-dir", str(tmp_path)]) == 0
+    tables = sorted(tmp_path.glob("*.json"))
+    assert tables, f"bench_{name} wrote no table"
+    for path in tables:
+        record = json.loads(path.read_text())
+        assert record["rows"], f"{path.name} has no rows"
+        numbers = [c for row in record["rows"] for c in row if isinstance(c, float)]
+        assert all(math.isfinite(c) for c in numbers), path.name
+        assert (tmp_path / f"{path.stem}.md").exists()
+    assert "###" in capsys.readouterr().out
