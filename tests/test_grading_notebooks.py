@@ -112,3 +112,14 @@ def test_exercise_and_solution_link_to_each_other(solution):
     for folder in ("exercises", "solutions"):
         text = "".join(_source(c) for c in _cells(ROOT / folder / solution.name))
         assert f"../exercises/{solution.name}" in text and f"../solutions/{solution.name}" in text
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_a_chapter_links_to_the_exercise(solution):
+    link = f"../exercises/{solution.name}"
+    linking = [
+        chapter.stem
+        for chapter in sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+        if any(c["cell_type"] == "markdown" and link in _source(c) for c in _cells(chapter))
+    ]
+    assert linking, f"no chapter links to exercises/{solution.name}"
