@@ -8,6 +8,7 @@ The practice chapters (8-16) train with this subpackage. One module per job:
 * :mod:`.contract` - the calling conventions (streams, ``model(x, state)``, scalar losses);
 * :mod:`.tbptt` - TBPTT(k1, k2) training and stream evaluation;
 * :mod:`.monitor` - gradient norms, clipping, dL/dh_t, divergence errors;
+* :mod:`.regularize` - the gradient-norm regulariser Omega of Pascanu et al. (chapter 10);
 * :mod:`.memory` - saved-for-backward bytes and the CUDA peak;
 * :mod:`.checkpoint` - checkpointed BPTT (sqrt(T) memory, same gradient);
 * :mod:`.data` - tensors from :mod:`bptt.tasks`, batchify, chunks;
@@ -42,6 +43,7 @@ from .monitor import (
     record_hidden,
 )
 from .progress import progress_bar, progress_enabled
+from .regularize import gradient_norm_penalty
 from .state import detach_state, map_state, reset_state
 from .tbptt import TrainHistory, Update, evaluate_stream, tbptt_schedule, train_tbptt
 
@@ -74,6 +76,7 @@ __all__ = [
     "detach_state",
     "evaluate_stream",
     "grad_norms",
+    "gradient_norm_penalty",
     "gru_step",
     "init_linear_",
     "iter_chunks",

@@ -99,8 +99,9 @@ def check_finite(
 class HiddenRecord:
     """The hidden states h_t recorded by :func:`record_hidden`, in time order."""
 
-    def __init__(self) -> None:
+    def __init__(self, cell: str | None = None) -> None:
         self.states: list[torch.Tensor] = []
+        self.cell = cell  # the recorded layer's cell ("rnn", "lstm", "gru"): h_t only, for an LSTM
 
     def grads(self) -> torch.Tensor:
         """dL/dh_t for every recorded step, shape (B, T, H); zeros where no gradient arrived."""
@@ -150,7 +151,7 @@ def record_hidden(model: nn.Module) -> Iterator[HiddenRecord]:
     ``model`` must contain exactly one :class:`RecurrentLayer`, in the explicit form.
     """
     layer = _single_layer(model)
-    record = HiddenRecord()
+    record = HiddenRecord(layer.cell)
     layer.recorder = record.states
     try:
         yield record
