@@ -11,6 +11,11 @@ takes it), three ways, at B=32, T=100, D=H=128 in float32 and float64:
 Each row sets numpy's BLAS and torch to the same thread count (1, and every core); the
 one-thread rows are timed in CPU time, which stays steady when others share the machine.
 Targets (issue 3): numpy <= 1.0x the torch time, and >= 20x faster than the textbook loop.
+
+A second table runs numpy and the textbook loop over sizes D = H from 16 to 256 (one thread,
+float64) with the rate numpy reaches, 6 B T H (D + H) flops per forward + backward: it shows
+where the textbook loop's cost is Python overhead (small H, large ratios) and where both do
+the same arithmetic and the batched code is bounded by the core's peak (large H).
 """
 
 from __future__ import annotations
@@ -129,6 +134,32 @@ def _measure(torch, count, batch, steps, size, repeats, warmup) -> list[list]:
     return rows
 
 
+def _flops(batch: int, steps: int, size: int) -> int:
+    """Multiply-adds x 2 of one forward + backward at D = H = size (see the module docstring)."""
+    return 6 * batch * steps * size * (size + size)
+
+
+def _size_rows(batch, steps, sizes, repeats, warmup) -> list[list]:
+    rows = []
+    with threads(1):
+        for size in sizes:
+            arrays = _problem(batch, steps, size, np.float64)
+            log(f"  D = H = {size}: timing numpy and textbook ...")
+            times = time_interleaved(
+                {
+                    "numpy": functools.partial(numpy_forward_backward, *arrays),
+                    "textbook": functools.partial(textbook_forward_backward, *arrays),
+                },
+                repeats=repeats,
+                warmup=warmup,
+                clock=CPU,
+            )
+            rate = _flops(batch, steps, size) / times["numpy"] / 1e9
+            rows.append([size, times["numpy"] * 1e3, times["textbook"] * 1e3,
+                         times["textbook"] / times["numpy"], rate])
+    return rows
+
+
 def run(quick: bool = False) -> list[Table]:
     import torch
 
@@ -147,6 +178,8 @@ def run(quick: bool = False) -> list[Table]:
         "CPU time (steady on a shared machine), multi-thread rows wall-clock time. "
         "All three give the same gradient (checked before timing). Targets: numpy / torch <= 1.0, textbook / numpy >= 20."
     )
+    sizes = (8, 16) if quick else (16, 32, 64, 128, 256)
+    size_rows = _size_rows(batch, steps, sizes, repeats=3 if quick else 5, warmup=1)
     return [
         Table(
             name="numpy_bptt",
@@ -165,5 +198,14 @@ def run(quick: bool = False) -> list[Table]:
             ],
             rows=rows,
             notes=notes,
-        )
+        ),
+        Table(
+            name="numpy_bptt_sizes",
+            title="Batched numpy BPTT vs the textbook loop as the model grows (float64, 1 thread)",
+            columns=["D = H", "numpy (ms)", "textbook (ms)", "textbook / numpy",
+                     "numpy GFLOP/s"],
+            rows=size_rows,
+            notes=f"B={batch}, T={steps}; median CPU time of the runs, timed in turns; "
+            "GFLOP/s counts 6 B T H (D + H) flops per forward + backward.",
+        ),
     ]
