@@ -42,5 +42,7 @@ def test_bootstrap_installs_only_bptt_from_the_repository_when_missing():
 @pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_every_notebook_starts_with_the_current_bootstrap_cell(path):
     first = read_notebook(path)["cells"][0]
-    assert nbtool.BOOTSTRAP_TAG in first.get("metadata", {}).get("tags", []), "run tools/nbtool.py bootstrap"
+    assert first.get("metadata", {}).get("tags") == list(nbtool.BOOTSTRAP_TAGS), (
+        "run tools/nbtool.py bootstrap"
+    )
     assert "".join(first["source"]) == nbtool.bootstrap_source(), "stale bootstrap: run tools/nbtool.py bootstrap"

@@ -25,6 +25,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIRS = ("chapters", "exercises", "solutions")
 BOOTSTRAP_TAG = "bootstrap"
+# The book leaves the cell out ("remove-cell"): it matters on Colab, not to a reader of the HTML.
+BOOTSTRAP_TAGS = (BOOTSTRAP_TAG, "remove-cell")
 
 BOOTSTRAP_TEMPLATE = '''\
 # Course bootstrap: installs the `bptt` package when it is missing (on Colab, say).
@@ -55,7 +57,7 @@ def bootstrap_source() -> str:
 
 def bootstrap_cell() -> nbformat.NotebookNode:
     cell = nbformat.v4.new_code_cell(bootstrap_source())
-    cell.metadata["tags"] = [BOOTSTRAP_TAG, "hide-input"]
+    cell.metadata["tags"] = list(BOOTSTRAP_TAGS)
     return cell
 
 
@@ -72,9 +74,10 @@ def apply_bootstrap(nb: nbformat.NotebookNode) -> bool:
     source = bootstrap_source()
     if has_bootstrap(nb):
         first = nb.cells[0]
-        if first.source == source:
+        if first.source == source and first.metadata.get("tags") == list(BOOTSTRAP_TAGS):
             return False
         first.source = source
+        first.metadata["tags"] = list(BOOTSTRAP_TAGS)
         return True
     nb.cells.insert(0, bootstrap_cell())
     return True
