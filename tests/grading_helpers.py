@@ -44,3 +44,17 @@ def graded_functions(namespace: dict, exercise: str) -> dict:
 def answer(key, value):
     """A wrong-answer maker: ``answers()`` returning ``{key: value}``."""
     return lambda ns: lambda: {key: value}
+
+
+def wrong_id(case) -> str:
+    """The pytest id of a wrong-answer case (exercise, part, factory, expected hint)."""
+    exercise, part, _, hint = case
+    return f"{exercise}-{part}-{hint[:24]}"
+
+
+def assert_two_wrong_answers_per_part(exercises, cases) -> None:
+    """Every graded part of ``exercises`` has at least two wrong-answer cases in ``cases``."""
+    for exercise in exercises:
+        for part in get_exercise(exercise).parts:
+            count = sum(1 for e, p, _, _ in cases if (e, p) == (exercise, part.name))
+            assert count >= 2, f"{exercise} {part.name}: {count} wrong answers tested"
