@@ -26,7 +26,9 @@ Adding an exercise ``exNN`` (ex05 to ex08 follow this recipe):
    metadata: ``metadata["bptt"] = {"exercise": "exNN"}``. Title the first markdown cell
    ``# Solution N: ...``. Every piece of learner code lives inside a function, between the lines
    ``# BEGIN SOLUTION`` and ``# END SOLUTION``; solution-only prose sits between
-   ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->``. End with ``def answers():`` returning
+   ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->``, inside a ``:::{dropdown}`` fence,
+   and solution code cells carry the tag ``hide-input``, so the book folds both until the reader
+   opens them (tests/test_grading_notebooks.py checks). End with ``def answers():`` returning
    ``{"q1": ..., ...}``. Check cells (tag them ``check``) call ``check("exNN", name=name)``; the
    batch grader skips them.
 2. Write ``bptt/grading/exercises/exNN_topic.py`` defining ``EXERCISE = Exercise("exNN", title,
