@@ -11,7 +11,6 @@ thread, as the chapter sets it) and, when a GPU is lent, on the GPU too.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from benchmarks.harness import Table, log, time_call
 from bptt import tasks
@@ -23,12 +22,9 @@ from bptt.torch import (
     capstone_config,
     default_device,
     next_token_pairs,
+    token_cross_entropy,
     train_tbptt,
 )
-
-
-def _cross_entropy(logits, targets):
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
 
 def _trainer(config: dict, corpus, device: torch.device, updates: int):
@@ -43,7 +39,7 @@ def _trainer(config: dict, corpus, device: torch.device, updates: int):
 
     def train():
         train_tbptt(model, x[:, :steps], y[:, :steps], k1=CAPSTONE_CHUNK, k2=CAPSTONE_CHUNK,
-                    optimizer=optimizer, loss_fn=_cross_entropy, clip_norm=CAPSTONE_CLIP,
+                    optimizer=optimizer, loss_fn=token_cross_entropy, clip_norm=CAPSTONE_CLIP,
                     progress=False)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
