@@ -1,8 +1,8 @@
 """The linear RNN's dL/dh_t: the backward recursion against the explicit sum of powers.
 
 Chapter 3's caching argument, measured: the recursion dL/dh_t = W_hh^T dL/dh_{t+1} +
-W_qh^T dL/do_t reuses dL/dh_{t+1} and costs O(B T H^2); the closed form
-sum_{i=t}^{T} (W_hh^T)^{T-i} W_qh^T dL/do_{T+t-i} evaluated term by term costs
+W_hy^T dL/do_t reuses dL/dh_{t+1} and costs O(B T H^2); the closed form
+sum_{i=t}^{T} (W_hh^T)^{T-i} W_hy^T dL/do_{T+t-i} evaluated term by term costs
 O(T H^3 + B T^2 H^2). The fitted log-log slopes against T should approach 1 and 2.
 """
 
@@ -19,9 +19,9 @@ from bptt import gradcheck, linear, spectral
 def _problem(batch, steps, hidden, outputs, seed=0):
     rng = np.random.default_rng(seed)
     W_hh = spectral.scale_to_spectral_radius(rng.standard_normal((hidden, hidden)), 0.9)
-    W_qh = rng.standard_normal((outputs, hidden)) / np.sqrt(hidden)
+    W_hy = rng.standard_normal((outputs, hidden)) / np.sqrt(hidden)
     do = rng.standard_normal((batch, steps, outputs)) / (batch * steps)
-    return do, W_hh, W_qh
+    return do, W_hh, W_hy
 
 
 def run(quick: bool = False) -> list[Table]:

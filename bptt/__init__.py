@@ -7,7 +7,7 @@ Submodules are imported on first use, so ``import bptt`` is fast and never impor
 
 The numpy modules (``linear``, ``rnn``, ``jacobians``, ``spectral``, ``truncation``,
 ``gradcheck``, ``tasks``, ``rtrl``, ``influence``) never import torch; ``bptt.torch``,
-``bptt.attention`` and ``bptt.grading`` do, when they are used.
+``bptt.torch.attention`` and ``bptt.grading`` do, when they are used.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "attention",
+    "course",
     "gradcheck",
     "grading",
     "influence",
@@ -33,7 +33,10 @@ _SUBMODULES = (
     "widgets",
 )
 
-__all__ = ["__version__", *_SUBMODULES]
+_HEAVY = ("grading", "torch")
+"""Imported only by name (``bptt.torch``), never by ``from bptt import *``."""
+
+__all__ = ["__version__", *(name for name in _SUBMODULES if name not in _HEAVY)]
 
 
 def __getattr__(name: str):

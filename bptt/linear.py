@@ -2,18 +2,18 @@
 
 The model, batch first::
 
-    h_t = W_hx x_t + W_hh h_{t-1}          x: (B, T, D), W_hx: (H, D), W_hh: (H, H), h: (B, T, H)
-    o_t = W_qh h_t                         W_qh: (Q, H), o: (B, T, Q)
+    h_t = W_xh x_t + W_hh h_{t-1}          x: (B, T, D), W_xh: (H, D), W_hh: (H, H), h: (B, T, H)
+    o_t = W_hy h_t                         W_hy: (Q, H), o: (B, T, Q)
     L   = mean over the batch of (1/T) sum_t 1/2 ||o_t - y_t||^2
 
 Its gradients, as chapter 3 derives them:
 
     dL/do_t  = (o_t - y_t) / (B T)
-    dL/dh_T  = W_qh^T dL/do_T
-    dL/dh_t  = W_hh^T dL/dh_{t+1} + W_qh^T dL/do_t                 (the recursion, O(T H^2))
-             = sum_{i=t}^{T} (W_hh^T)^{T-i} W_qh^T dL/do_{T+t-i}  (the explicit sum of powers)
-    dL/dW_qh = sum_t dL/do_t h_t^T,  dL/dW_hh = sum_t dL/dh_t h_{t-1}^T,
-    dL/dW_hx = sum_t dL/dh_t x_t^T   (all summed over the batch as well).
+    dL/dh_T  = W_hy^T dL/do_T
+    dL/dh_t  = W_hh^T dL/dh_{t+1} + W_hy^T dL/do_t                 (the recursion, O(T H^2))
+             = sum_{i=t}^{T} (W_hh^T)^{T-i} W_hy^T dL/do_{T+t-i}  (the explicit sum of powers)
+    dL/dW_hy = sum_t dL/do_t h_t^T,  dL/dW_hh = sum_t dL/dh_t h_{t-1}^T,
+    dL/dW_xh = sum_t dL/dh_t x_t^T   (all summed over the batch as well).
 
 Time indices in the formulas run 1..T; in arrays, ``h[:, t-1]`` is h_t.
 """
@@ -27,53 +27,53 @@ from bptt.rnn import mse_loss
 
 
 def _check_model(
-    x: object, W_hx: object, W_hh: object, W_qh: object, h0: object
+    x: object, W_xh: object, W_hh: object, W_hy: object, h0: object
 ) -> tuple[np.ndarray, ...]:
     dims: v.Dims = {}
     x = v.float_array("x", x, ("B", "T", "D"), dims)
-    W_hx = v.float_array("W_hx", W_hx, ("H", "D"), dims)
+    W_xh = v.float_array("W_xh", W_xh, ("H", "D"), dims)
     W_hh = v.float_array("W_hh", W_hh, ("H", "H"), dims)
-    W_qh = v.float_array("W_qh", W_qh, ("Q", "H"), dims)
-    h0 = v.float_array_or_zeros("h0", h0, ("B", "H"), dims, np.result_type(x, W_hx, W_hh))
-    return x, W_hx, W_hh, W_qh, h0, dims
+    W_hy = v.float_array("W_hy", W_hy, ("Q", "H"), dims)
+    h0 = v.float_array_or_zeros("h0", h0, ("B", "H"), dims, np.result_type(x, W_xh, W_hh))
+    return x, W_xh, W_hh, W_hy, h0, dims
 
 
-def _forward(x, W_hx, W_hh, W_qh, h0):
+def _forward(x, W_xh, W_hh, W_hy, h0):
     batch, steps, _ = x.shape
-    h = np.empty((batch, steps, W_hh.shape[0]), dtype=np.result_type(x, W_hx, W_hh, h0))
-    inputs = x @ W_hx.T  # W_hx x_t for every t at once
+    h = np.empty((batch, steps, W_hh.shape[0]), dtype=np.result_type(x, W_xh, W_hh, h0))
+    inputs = x @ W_xh.T  # W_xh x_t for every t at once
     h_prev = h0
     for t in range(steps):
         h_prev = np.add(inputs[:, t], h_prev @ W_hh.T, out=h[:, t])
-    return h, h @ W_qh.T
+    return h, h @ W_hy.T
 
 
 def forward(
     x: np.ndarray,
-    W_hx: np.ndarray,
+    W_xh: np.ndarray,
     W_hh: np.ndarray,
-    W_qh: np.ndarray,
+    W_hy: np.ndarray,
     h0: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """h_t = W_hx x_t + W_hh h_{t-1} and o_t = W_qh h_t for t = 1..T (chapter 3).
+    """h_t = W_xh x_t + W_hh h_{t-1} and o_t = W_hy h_t for t = 1..T (chapter 3).
 
-    Shapes: x (B, T, D), W_hx (H, D), W_hh (H, H), W_qh (Q, H), h0 (B, H) or None for zeros.
+    Shapes: x (B, T, D), W_xh (H, D), W_hh (H, H), W_hy (Q, H), h0 (B, H) or None for zeros.
     Returns ``(h, o)``: h (B, T, H), o (B, T, Q).
     """
-    x, W_hx, W_hh, W_qh, h0, _ = _check_model(x, W_hx, W_hh, W_qh, h0)
-    return _forward(x, W_hx, W_hh, W_qh, h0)
+    x, W_xh, W_hh, W_hy, h0, _ = _check_model(x, W_xh, W_hh, W_hy, h0)
+    return _forward(x, W_xh, W_hh, W_hy, h0)
 
 
-def _check_backward(do: object, W_hh: object, W_qh: object) -> tuple[np.ndarray, ...]:
+def _check_backward(do: object, W_hh: object, W_hy: object) -> tuple[np.ndarray, ...]:
     dims: v.Dims = {}
     do = v.float_array("do", do, ("B", "T", "Q"), dims)
     W_hh = v.float_array("W_hh", W_hh, ("H", "H"), dims)
-    W_qh = v.float_array("W_qh", W_qh, ("Q", "H"), dims)
-    return do, W_hh, W_qh
+    W_hy = v.float_array("W_hy", W_hy, ("Q", "H"), dims)
+    return do, W_hh, W_hy
 
 
-def _hidden_gradients(do: np.ndarray, W_hh: np.ndarray, W_qh: np.ndarray) -> np.ndarray:
-    direct = do @ W_qh  # W_qh^T dL/do_t for every t, as rows
+def _hidden_gradients(do: np.ndarray, W_hh: np.ndarray, W_hy: np.ndarray) -> np.ndarray:
+    direct = do @ W_hy  # W_hy^T dL/do_t for every t, as rows
     dh = np.empty_like(direct)
     carry = np.zeros_like(direct[:, 0])
     for t in range(do.shape[1] - 1, -1, -1):
@@ -81,33 +81,33 @@ def _hidden_gradients(do: np.ndarray, W_hh: np.ndarray, W_qh: np.ndarray) -> np.
     return dh
 
 
-def hidden_gradients(do: np.ndarray, W_hh: np.ndarray, W_qh: np.ndarray) -> np.ndarray:
-    """dL/dh_t for every t by the recursion dL/dh_t = W_hh^T dL/dh_{t+1} + W_qh^T dL/do_t.
+def hidden_gradients(do: np.ndarray, W_hh: np.ndarray, W_hy: np.ndarray) -> np.ndarray:
+    """dL/dh_t for every t by the recursion dL/dh_t = W_hh^T dL/dh_{t+1} + W_hy^T dL/do_t.
 
     One matrix-vector product per step: O(B T H^2) (chapter 3). Shapes: do (B, T, Q) = dL/do_t,
-    W_hh (H, H), W_qh (Q, H) -> (B, T, H).
+    W_hh (H, H), W_hy (Q, H) -> (B, T, H).
     """
-    return _hidden_gradients(*_check_backward(do, W_hh, W_qh))
+    return _hidden_gradients(*_check_backward(do, W_hh, W_hy))
 
 
-def hidden_gradients_power_sum(do: np.ndarray, W_hh: np.ndarray, W_qh: np.ndarray) -> np.ndarray:
-    """dL/dh_t = sum_{i=t}^{T} (W_hh^T)^{T-i} W_qh^T dL/do_{T+t-i}, evaluated term by term.
+def hidden_gradients_power_sum(do: np.ndarray, W_hh: np.ndarray, W_hy: np.ndarray) -> np.ndarray:
+    """dL/dh_t = sum_{i=t}^{T} (W_hh^T)^{T-i} W_hy^T dL/do_{T+t-i}, evaluated term by term.
 
     The closed form of chapter 3, written out: the powers (W_hh^T)^k, k = 0..T-1, are
     formed once, then every t sums its T - t + 1 terms, so the cost is O(T H^3 + B T^2 H^2) -
     the price of not reusing dL/dh_{t+1}, which the recursion
     (:func:`hidden_gradients`) pays O(B T H^2) for. Shapes as in :func:`hidden_gradients`.
     """
-    do, W_hh, W_qh = _check_backward(do, W_hh, W_qh)
+    do, W_hh, W_hy = _check_backward(do, W_hh, W_hy)
     steps = do.shape[1]
-    direct = do @ W_qh  # (B, T, H): W_qh^T dL/do_s as rows
+    direct = do @ W_hy  # (B, T, H): W_hy^T dL/do_s as rows
     powers = np.empty((steps, *W_hh.shape), dtype=np.result_type(W_hh, do))
     powers[0] = np.eye(W_hh.shape[0])
     for k in range(1, steps):
         powers[k] = powers[k - 1] @ W_hh  # W_hh^k; its transpose is (W_hh^T)^k
     dh = np.empty_like(direct)
     for t in range(steps):
-        # row form of sum over s = t..T-1 (0-based) of (W_hh^T)^(s-t) W_qh^T dL/do_s
+        # row form of sum over s = t..T-1 (0-based) of (W_hh^T)^(s-t) W_hy^T dL/do_s
         dh[:, t] = np.tensordot(direct[:, t:], powers[: steps - t], axes=([1, 2], [0, 1]))
     return dh
 
@@ -119,11 +119,11 @@ def weight_gradients(
     do: np.ndarray,
     dh: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """dL/dW_qh = sum do_t h_t^T, dL/dW_hh = sum dh_t h_{t-1}^T, dL/dW_hx = sum dh_t x_t^T.
+    """dL/dW_hy = sum do_t h_t^T, dL/dW_hh = sum dh_t h_{t-1}^T, dL/dW_xh = sum dh_t x_t^T.
 
     Sums run over the batch and t = 1..T (chapter 3). Shapes: x (B, T, D), h (B, T, H),
-    h0 (B, H), do (B, T, Q), dh (B, T, H) = dL/dh_t. Returns ``W_hx`` (H, D), ``W_hh`` (H, H),
-    ``W_qh`` (Q, H).
+    h0 (B, H), do (B, T, Q), dh (B, T, H) = dL/dh_t. Returns ``W_xh`` (H, D), ``W_hh`` (H, H),
+    ``W_hy`` (Q, H).
     """
     dims: v.Dims = {}
     x = v.float_array("x", x, ("B", "T", "D"), dims)
@@ -134,45 +134,45 @@ def weight_gradients(
     h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
     sum_bt = ([0, 1], [0, 1])
     return {
-        "W_hx": np.tensordot(dh, x, axes=sum_bt),
+        "W_xh": np.tensordot(dh, x, axes=sum_bt),
         "W_hh": np.tensordot(dh, h_prev, axes=sum_bt),
-        "W_qh": np.tensordot(do, h, axes=sum_bt),
+        "W_hy": np.tensordot(do, h, axes=sum_bt),
     }
 
 
 def loss(
     x: np.ndarray,
     y: np.ndarray,
-    W_hx: np.ndarray,
+    W_xh: np.ndarray,
     W_hh: np.ndarray,
-    W_qh: np.ndarray,
+    W_hy: np.ndarray,
     h0: np.ndarray | None = None,
 ) -> float:
     """L = mean over the batch of (1/T) sum_t 1/2 ||o_t - y_t||^2; y (B, T, Q), rest as forward."""
-    x, W_hx, W_hh, W_qh, h0, dims = _check_model(x, W_hx, W_hh, W_qh, h0)
+    x, W_xh, W_hh, W_hy, h0, dims = _check_model(x, W_xh, W_hh, W_hy, h0)
     y = v.float_array("y", y, ("B", "T", "Q"), dims)
-    return mse_loss(_forward(x, W_hx, W_hh, W_qh, h0)[1], y)[0]
+    return mse_loss(_forward(x, W_xh, W_hh, W_hy, h0)[1], y)[0]
 
 
 def gradients(
     x: np.ndarray,
     y: np.ndarray,
-    W_hx: np.ndarray,
+    W_xh: np.ndarray,
     W_hh: np.ndarray,
-    W_qh: np.ndarray,
+    W_hy: np.ndarray,
     h0: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """All gradients of the linear RNN's loss, by the backward recursion (chapter 3).
 
-    Shapes: x (B, T, D), y (B, T, Q), W_hx (H, D), W_hh (H, H), W_qh (Q, H), h0 (B, H) or None.
-    Returns ``W_hx``, ``W_hh``, ``W_qh`` (shaped like the weights), ``o`` (B, T, Q) = dL/do_t
+    Shapes: x (B, T, D), y (B, T, Q), W_xh (H, D), W_hh (H, H), W_hy (Q, H), h0 (B, H) or None.
+    Returns ``W_xh``, ``W_hh``, ``W_hy`` (shaped like the weights), ``o`` (B, T, Q) = dL/do_t
     (with its 1/(B T)) and ``h`` (B, T, H) = dL/dh_t.
     """
-    x, W_hx, W_hh, W_qh, h0, dims = _check_model(x, W_hx, W_hh, W_qh, h0)
+    x, W_xh, W_hh, W_hy, h0, dims = _check_model(x, W_xh, W_hh, W_hy, h0)
     y = v.float_array("y", y, ("B", "T", "Q"), dims)
-    h, o = _forward(x, W_hx, W_hh, W_qh, h0)
+    h, o = _forward(x, W_xh, W_hh, W_hy, h0)
     do = mse_loss(o, y)[1]
-    dh = _hidden_gradients(do, W_hh, W_qh)
+    dh = _hidden_gradients(do, W_hh, W_hy)
     grads = weight_gradients(x, h, h0, do, dh)
     grads.update(o=do, h=dh)
     return grads

@@ -1,4 +1,4 @@
-"""Tests of bptt.attention: the causal self-attention layer, its KV cache and the chapter 15 measures."""
+"""Tests of bptt.torch.attention: the causal self-attention layer, its KV cache and the chapter 15 measures."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bptt.attention import (
+from bptt.torch.attention import (
     CausalSelfAttention,
     KVCache,
     graph_depth,

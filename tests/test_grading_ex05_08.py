@@ -67,7 +67,7 @@ def _torch_clipping():
 def _truncation_backward(dh, h0, h, W_hh, xi):
     """ex06's randomized_backward from bptt.truncation (an identity-activation bptt.rnn cache)."""
     h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
-    drive = h - h_prev @ W_hh.T  # x_t W_hx^T, recovered from the states
+    drive = h - h_prev @ W_hh.T  # x_t W_xh^T, recovered from the states
     H = W_hh.shape[0]
     _, cache = rnn.forward(drive, h0, np.eye(H), W_hh, np.zeros(H), activation="identity")
     grads = truncation.scaled_gradient(dh, cache, np.broadcast_to(xi, dh.shape[:2]))

@@ -111,15 +111,15 @@ def _ex02_outputs(scale):
 
 def _ex02_hidden(transform):
     def factory(ns):
-        return lambda dL_do, W_hh, W_qh: ns["grad_hidden"](dL_do, transform(W_hh), W_qh)
+        return lambda dL_do, W_hh, W_hy: ns["grad_hidden"](dL_do, transform(W_hh), W_hy)
 
     return factory
 
 
 def _ex02_gradients(change):
     def factory(ns):
-        def gradients(x, y, W_hx, W_hh, W_qh):
-            return change(ns, ns["gradients"](x, y, W_hx, W_hh, W_qh), x, y, W_hx, W_hh, W_qh)
+        def gradients(x, y, W_xh, W_hh, W_hy):
+            return change(ns, ns["gradients"](x, y, W_xh, W_hh, W_hy), x, y, W_xh, W_hh, W_hy)
 
         return gradients
 
@@ -131,12 +131,12 @@ def _ex02_no_one_over_t(ns, grads, x, *args):
 
 
 def _ex02_transposed_w_hx(ns, grads, *args):
-    return {**grads, "W_hx": grads["W_hx"].T}
+    return {**grads, "W_xh": grads["W_xh"].T}
 
 
-def _ex02_pairs_with_h_t(ns, grads, x, y, W_hx, W_hh, W_qh):
-    h, o = ns["forward"](x, W_hx, W_hh, W_qh)
-    dh = ns["grad_hidden"](ns["grad_outputs"](o, y), W_hh, W_qh)
+def _ex02_pairs_with_h_t(ns, grads, x, y, W_xh, W_hh, W_hy):
+    h, o = ns["forward"](x, W_xh, W_hh, W_hy)
+    dh = ns["grad_hidden"](ns["grad_outputs"](o, y), W_hh, W_hy)
     return {**grads, "W_hh": np.einsum("bti,btj->ij", dh, h)}
 
 
@@ -228,7 +228,7 @@ WRONG = [
     ("ex02", "grad_hidden", _ex02_hidden(np.transpose), "use W_hh^T"),
     ("ex02", "grad_hidden", _ex02_hidden(np.zeros_like), "recursion term"),
     ("ex02", "gradients", _ex02_gradients(_ex02_no_one_over_t), "lose the 1/T"),
-    ("ex02", "gradients", _ex02_gradients(_ex02_transposed_w_hx), "dL/dW_hx: transposed"),
+    ("ex02", "gradients", _ex02_gradients(_ex02_transposed_w_hx), "dL/dW_xh: transposed"),
     ("ex02", "gradients", _ex02_gradients(_ex02_pairs_with_h_t), "pair dL/dh_t with h_{t-1}"),
     ("ex02", "q1", answer("q1", 6), "not right"),
     ("ex02", "q1", answer("q1", 4), "not right"),

@@ -20,7 +20,7 @@ h0 = rng.standard_normal((B, H))
 W_xh = rng.standard_normal((H, D))
 W_hh = 0.3 * rng.standard_normal((H, H))
 b = np.zeros(H)
-W_qh = rng.standard_normal((Q, H))
+W_hy = rng.standard_normal((Q, H))
 y = rng.standard_normal((B, T, Q))
 dh = rng.standard_normal((B, T, H))
 h, cache = rnn.forward(x, h0, W_xh, W_hh, b)
@@ -43,7 +43,7 @@ CASES = {
         ["x:", "3-D", "(B, T, D)", "2-D", "(3, 4)"],
     ),
     "linear x rank": (
-        lambda: linear.forward(x[..., None], W_xh, W_hh, W_qh),
+        lambda: linear.forward(x[..., None], W_xh, W_hh, W_hy),
         ValueError,
         ["x:", "(B, T, D)", "(2, 3, 4, 1)"],
     ),
@@ -90,22 +90,22 @@ CASES = {
         ["y:", "(B, T, Q)", "Q = 2 (from o)", "(2, 3, 1)"],
     ),
     "readout W_hy": (
-        lambda: rnn.readout(h, W_qh[:, :3]),
+        lambda: rnn.readout(h, W_hy[:, :3]),
         ValueError,
         ["W_hy:", "(Q, H)", "H = 5 (from h)", "(2, 3)"],
     ),
-    "linear W_qh": (
-        lambda: linear.gradients(x, y, W_xh, W_hh, W_qh[:, :4]),
+    "linear W_hy": (
+        lambda: linear.gradients(x, y, W_xh, W_hh, W_hy[:, :4]),
         ValueError,
-        ["W_qh:", "(Q, H)", "H = 5 (from W_hx)", "(2, 4)"],
+        ["W_hy:", "(Q, H)", "H = 5 (from W_xh)", "(2, 4)"],
     ),
     "linear y": (
-        lambda: linear.gradients(x, y[:, :2], W_xh, W_hh, W_qh),
+        lambda: linear.gradients(x, y[:, :2], W_xh, W_hh, W_hy),
         ValueError,
         ["y:", "(B, T, Q)", "T = 3 (from x)", "(2, 2, 2)"],
     ),
     "power sum do": (
-        lambda: linear.hidden_gradients_power_sum(y[0], W_hh, W_qh),
+        lambda: linear.hidden_gradients_power_sum(y[0], W_hh, W_hy),
         ValueError,
         ["do:", "(B, T, Q)", "(3, 2)"],
     ),
@@ -156,7 +156,7 @@ CASES = {
         ["x:", "floating-point", "(B, T, D)", "int64", "(2, 3, 4)"],
     ),
     "W_hh bool": (
-        lambda: linear.forward(x, W_xh, W_hh > 0, W_qh),
+        lambda: linear.forward(x, W_xh, W_hh > 0, W_hy),
         TypeError,
         ["W_hh:", "(H, H)", "bool", "(5, 5)"],
     ),
@@ -166,7 +166,7 @@ CASES = {
         ["M:", "(m, n)", "complex128", "(2, 2)"],
     ),
     "ragged list": (
-        lambda: rnn.readout([[[1.0], [1.0, 2.0]]], W_qh),
+        lambda: rnn.readout([[[1.0], [1.0, 2.0]]], W_hy),
         TypeError,
         ["h:", "(B, T, H)", "not an array"],
     ),
@@ -192,7 +192,7 @@ CASES = {
         ["x:", "finite", "(B, T, D)", "(1, 2, 3)", "(2, 3, 4)"],
     ),
     "W_hh inf": (
-        lambda: linear.gradients(x, y, W_xh, W_hh * np.inf, W_qh),
+        lambda: linear.gradients(x, y, W_xh, W_hh * np.inf, W_hy),
         ValueError,
         ["W_hh:", "finite", "(H, H)", "(5, 5)"],
     ),
@@ -301,7 +301,7 @@ def test_bad_input_raises_a_message_with_name_and_shapes(case):
 def test_good_input_passes_the_same_checks():
     """The fixtures above are valid: each bad case differs from them in one argument only."""
     rnn.forward(x, h0, W_xh, W_hh, b)
-    linear.gradients(x, y, W_xh, W_hh, W_qh)
+    linear.gradients(x, y, W_xh, W_hh, W_hy)
     truncation.truncated_gradient(dh, cache, 1)
     rtrl.gradients(x, h0, W_xh, W_hh, b, dh)
     jacobians.span_product(J, 0, T)

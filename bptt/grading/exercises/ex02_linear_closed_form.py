@@ -1,13 +1,13 @@
 """Checks of exercise 2: closed-form gradients of a linear RNN (chapter 3).
 
-The model, batch first, h_0 = 0: h_t = W_hx x_t + W_hh h_{t-1}, o_t = W_qh h_t, with x (B, T, D),
-h (B, T, H), o (B, T, Q), W_hx (H, D), W_hh (H, H), W_qh (Q, H), and the loss
+The model, batch first, h_0 = 0: h_t = W_xh x_t + W_hh h_{t-1}, o_t = W_hy h_t, with x (B, T, D),
+h (B, T, H), o (B, T, Q), W_xh (H, D), W_hh (H, H), W_hy (Q, H), and the loss
 L = (1/B) sum_b (1/T) sum_t 1/2 ||o_t - y_t||^2. The learner writes
 
 - ``grad_outputs(o, y)`` -> dL/do, (B, T, Q);
-- ``grad_hidden(dL_do, W_hh, W_qh)`` -> dL/dh_t for every t, (B, T, H), by the recursion
-  dL/dh_t = W_hh^T dL/dh_{t+1} + W_qh^T dL/do_t;
-- ``gradients(x, y, W_hx, W_hh, W_qh)`` -> dict with keys ``W_hx``, ``W_hh``, ``W_qh``;
+- ``grad_hidden(dL_do, W_hh, W_hy)`` -> dL/dh_t for every t, (B, T, H), by the recursion
+  dL/dh_t = W_hh^T dL/dh_{t+1} + W_hy^T dL/do_t;
+- ``gradients(x, y, W_xh, W_hh, W_hy)`` -> dict with keys ``W_xh``, ``W_hh``, ``W_hy``;
 - ``answers()`` with q1 (a power in the closed form), q2 (a scalar gradient), q3 (a choice).
 
 Expected values: torch autograd in float64. dL/dh_t (the total derivative through all later
@@ -23,13 +23,13 @@ from ..parts import Exercise, Part, Verdict
 from ..questions import choice_question, number_question
 from ._support import entries, grad_of, leaf, rng_for, torch
 
-WEIGHT_KEYS = ("W_hx", "W_hh", "W_qh")
+WEIGHT_KEYS = ("W_xh", "W_hh", "W_hy")
 
 
 def _model(rng: np.random.Generator, D: int, H: int, Q: int) -> dict:
     W_hh = rng.normal(size=(H, H))
     W_hh *= 0.9 / max(abs(np.linalg.eigvals(W_hh)))
-    return {"W_hx": rng.normal(0, 0.7, (H, D)), "W_hh": W_hh, "W_qh": rng.normal(0, 0.7, (Q, H))}
+    return {"W_xh": rng.normal(0, 0.7, (H, D)), "W_hh": W_hh, "W_hy": rng.normal(0, 0.7, (Q, H))}
 
 
 def _autograd(x, y, W: dict, dL_do=None) -> dict:
@@ -43,10 +43,10 @@ def _autograd(x, y, W: dict, dL_do=None) -> dict:
     xs = torch().tensor(x)
     h, states = torch().zeros((B, W["W_hh"].shape[0]), dtype=torch().float64), []
     for t in range(T):
-        h = xs[:, t] @ leaves["W_hx"].T + h @ leaves["W_hh"].T + e[:, t]
+        h = xs[:, t] @ leaves["W_xh"].T + h @ leaves["W_hh"].T + e[:, t]
         states.append(h)
     hs = torch().stack(states, dim=1)
-    o = hs @ leaves["W_qh"].T
+    o = hs @ leaves["W_hy"].T
     o.retain_grad()
     if dL_do is None:
         loss = 0.5 * ((o - torch().tensor(y)) ** 2).sum() / (B * T)
@@ -94,9 +94,9 @@ def _hidden_inputs(seed: int) -> list[dict]:
     cases = []
     for T in (int(rng.integers(3, 8)), 1):
         B, H = int(rng.integers(1, 4)), int(rng.integers(2, 6))
-        Q = H + int(rng.integers(1, 3))  # Q != H: a transposed W_qh fails loudly
+        Q = H + int(rng.integers(1, 3))  # Q != H: a transposed W_hy fails loudly
         W = _model(rng, 1, H, Q)
-        cases.append({"dL_do": rng.normal(size=(B, T, Q)), "W_hh": W["W_hh"], "W_qh": W["W_qh"]})
+        cases.append({"dL_do": rng.normal(size=(B, T, Q)), "W_hh": W["W_hh"], "W_hy": W["W_hy"]})
     return cases
 
 
@@ -104,14 +104,14 @@ def _collect_hidden(functions, cases):
     values = {}
     for case in cases:
         T = case["dL_do"].shape[1]
-        args = (case["dL_do"].copy(), case["W_hh"].copy(), case["W_qh"].copy())
+        args = (case["dL_do"].copy(), case["W_hh"].copy(), case["W_hy"].copy())
         values[f"dL/dh (T = {T})"] = functions["grad_hidden"](*args)
     return values
 
 
 def _hidden_gradient(case: dict, W_hh: np.ndarray) -> np.ndarray:
     B, T, _ = case["dL_do"].shape
-    W = {"W_hx": np.zeros((W_hh.shape[0], 1)), "W_hh": W_hh, "W_qh": case["W_qh"]}
+    W = {"W_xh": np.zeros((W_hh.shape[0], 1)), "W_hh": W_hh, "W_hy": case["W_hy"]}
     return _autograd(np.zeros((B, T, 1)), None, W, dL_do=case["dL_do"])["h"]
 
 
@@ -164,11 +164,11 @@ def _score_gradients(inputs, values):
     ]
     off_by_one = np.einsum("bti,btj->ij", expected["h"], h)
     variants = {
-        "W_hx": [],
+        "W_xh": [],
         "W_hh": [
             (off_by_one, "pair dL/dh_t with h_{t-1}, the state that entered step t, not with h_t")
         ],
-        "W_qh": [],
+        "W_hy": [],
     }
     return Verdict.from_hints(
         [

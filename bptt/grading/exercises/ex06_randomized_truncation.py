@@ -1,6 +1,6 @@
 """Checks of exercise 6: the randomized-truncation estimator (chapter 13).
 
-The model is the linear RNN h_t = x_t W_hx^T + h_{t-1} W_hh^T, batch first: h0 (B, H), the
+The model is the linear RNN h_t = x_t W_xh^T + h_{t-1} W_hh^T, batch first: h0 (B, H), the
 states h = (h_1, ..., h_T) as (B, T, H), W_hh (H, H), and dh (B, T, H), the gradient reaching
 each h_t straight from the loss. The randomized backward pass multiplies the recurrent edge
 h_{t-1} -> h_t by xi_t: with delta_t = dh_t + c_t and c_T = 0,
@@ -46,7 +46,7 @@ OFF_BY_ONE = "xi is applied one step off: xi_t (xi[t-1]) scales the edge from h_
 
 def _case(rng: np.random.Generator, B: int, T: int, H: int) -> dict:
     """A linear RNN run forward by the check: h0, the states h, W_hh, dh and the drive
-    x_t W_hx^T (B, T, H), which only the check's autograd pass uses."""
+    x_t W_xh^T (B, T, H), which only the check's autograd pass uses."""
     W_hh = rng.normal(0, 0.7 / np.sqrt(H), (H, H))
     h0, drive = rng.normal(size=(B, H)), rng.normal(size=(B, T, H))
     h, state = np.empty((B, T, H)), h0
