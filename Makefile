@@ -42,6 +42,7 @@ lock:
 	.venv-lock/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	{ echo "# The exact versions every machine of the project installs (make, CI, Binder)."; \
 	  echo "# Regenerate with: make lock   (then run make test)"; \
+	  .venv-lock/bin/python -c 'import sys; print("# resolved on Python %d.%d" % sys.version_info[:2])'; \
 	  .venv-lock/bin/python -m pip freeze --exclude-editable | sed 's/+cpu$$//'; } > constraints.txt
 	rm -rf .venv-lock
 

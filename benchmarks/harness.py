@@ -8,7 +8,7 @@ list[Table]`` and uses only what is here, so all tables are measured and written
   both take ``clock=WALL`` (default) or ``clock=CPU`` (process time, steadier on a busy
   machine for single-threaded code);
 - :func:`threads` - a block run with numpy's BLAS and torch limited to n threads
-  (:func:`set_blas_threads` / :func:`blas_threads` set and read numpy's BLAS count);
+  (``threadpoolctl``; :func:`blas_info` records the BLAS library, kernel and threads);
 - :func:`fit_exponent` - the slope of ``log y`` against ``log x`` (the growth exponent);
 - :func:`machine_info` - where the numbers came from (CPU, cores, versions, threads, device);
 - :class:`Table` and :func:`write_table` - ``<name>.json`` and ``<name>.md`` in a results folder.
@@ -17,7 +17,6 @@ list[Table]`` and uses only what is here, so all tables are measured and written
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import datetime
 import json
@@ -32,17 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import threadpoolctl
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 """Where ``python -m benchmarks`` writes its tables unless told otherwise."""
 
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-_OPENBLAS_THREAD_SYMBOLS = (
-    "scipy_openblas_get_num_threads64_",
-    "scipy_openblas_get_num_threads",
-    "openblas_get_num_threads64_",
-    "openblas_get_num_threads",
-)
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                     "OPENBLAS_CORETYPE")
 
 
 Clock = Callable[[], float]
@@ -102,65 +97,45 @@ def fit_exponent(xs: Sequence[float], ys: Sequence[float]) -> float:
     return float(slope)
 
 
-def _openblas_function(kind: str) -> Callable[..., int] | None:
-    """OpenBLAS's ``get``/``set`` thread-count function as loaded by numpy (Linux only)."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for symbol in _OPENBLAS_THREAD_SYMBOLS:
-            function = getattr(library, symbol.replace("_get_", f"_{kind}_"), None)
-            if function is not None:
-                return function
-    return None
+def blas_info() -> list[dict[str, Any]]:
+    """The BLAS libraries numpy has loaded, as ``threadpoolctl`` reports them.
+
+    Each entry names the library (``internal_api``: openblas, mkl, blis), its version, the
+    kernel family it runs (``architecture``, which ``OPENBLAS_CORETYPE`` can force) and its
+    thread count (``num_threads``).
+    """
+    keys = ("internal_api", "version", "architecture", "num_threads", "threading_layer")
+    return [
+        {key: entry.get(key) for key in keys}
+        for entry in threadpoolctl.threadpool_info()
+        if entry.get("user_api") == "blas"
+    ]
 
 
 def blas_threads() -> int | None:
-    """The thread count of the OpenBLAS that numpy uses, or None where it cannot be asked."""
-    getter = _openblas_function("get")
-    if getter is None:
-        return None
-    getter.restype = ctypes.c_int
-    return int(getter())
-
-
-def set_blas_threads(count: int) -> bool:
-    """Set numpy's OpenBLAS thread count at run time; False where that is not possible."""
-    setter = _openblas_function("set")
-    if setter is None:
-        return False
-    setter(ctypes.c_int(count))
-    return blas_threads() == count
+    """The thread count of the BLAS that numpy uses, or None where none is reported."""
+    libraries = blas_info()
+    return int(libraries[0]["num_threads"]) if libraries else None
 
 
 @contextlib.contextmanager
 def threads(count: int) -> Iterator[None]:
     """Run the block with numpy's BLAS and (if imported) torch limited to ``count`` threads.
 
-    Both counts are restored afterwards. On a shared machine one thread gives the steadiest
-    timings: a multithreaded BLAS call waits for its slowest thread, which another process
-    may have descheduled.
+    Both counts are restored afterwards (``threadpoolctl`` for the BLAS). On a shared machine
+    one thread gives the steadiest timings: a multithreaded BLAS call waits for its slowest
+    thread, which another process may have descheduled.
     """
     torch = sys.modules.get("torch")
-    old_blas = blas_threads()
     old_torch = torch.get_num_threads() if torch is not None else None
-    if not set_blas_threads(count):
-        log(f"  (cannot set numpy's BLAS threads; it uses {old_blas})")
-    if torch is not None:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        if old_blas is not None:
-            set_blas_threads(old_blas)
+    with threadpoolctl.threadpool_limits(limits=count, user_api="blas"):
         if torch is not None:
-            torch.set_num_threads(old_torch)
+            torch.set_num_threads(count)
+        try:
+            yield
+        finally:
+            if torch is not None:
+                torch.set_num_threads(old_torch)
 
 
 def _cpu_name() -> str:
@@ -203,6 +178,7 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "blas_threads": blas_threads(),
+        "blas": blas_info(),
         "load_average": _load_average(),
     }
     info.update(_torch_facts())
@@ -237,11 +213,20 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _blas_text(info: dict[str, Any]) -> str:
+    libraries = info.get("blas") or []
+    if not libraries:
+        return f"BLAS threads {info['blas_threads']}"
+    first = libraries[0]
+    return (f"{first['internal_api']} {first['version']}, kernel {first['architecture']}, "
+            f"threads {first['num_threads']}")
+
+
 def machine_line(info: dict[str, Any]) -> str:
     """A one-line summary of :func:`machine_info` for the foot of a table."""
     return (
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['platform']}; "
-        f"Python {info['python']}, numpy {info['numpy']} (BLAS threads {info['blas_threads']}), "
+        f"Python {info['python']}, numpy {info['numpy']} ({_blas_text(info)}), "
         f"torch {info['torch']} (threads {info['torch_threads']}); device {info['device']}; "
         f"load average {info['load_average']}; {info['date']}."
     )

@@ -78,6 +78,21 @@ def test_write_table_writes_json_and_markdown_with_the_machine(tmp_path):
     assert "a note" in markdown and "Machine:" in markdown
 
 
+def test_threads_limits_and_restores_the_blas_threads():
+    before = harness.blas_threads()
+    with harness.threads(1):
+        assert harness.blas_threads() in (1, None)
+    assert harness.blas_threads() == before
+
+
+def test_machine_info_records_the_blas_kernel():
+    info = harness.machine_info()
+    assert "blas" in info and "OPENBLAS_CORETYPE" in info["thread_env"]
+    for library in info["blas"]:
+        assert {"internal_api", "architecture", "num_threads"} <= set(library)
+    assert "threads" in harness.machine_line(info)
+
+
 def test_threads_restores_the_counts():
     torch = pytest.importorskip("torch")
     before = torch.get_num_threads()

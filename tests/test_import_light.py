@@ -7,7 +7,18 @@ import sys
 
 import pytest
 
-NUMPY_MODULES = ["gradcheck", "jacobians", "linear", "rnn", "rtrl", "spectral", "truncation"]
+import pkgutil
+
+import bptt
+
+# Every top-level module of bptt is torch-free except these packages: bptt.torch (the torch
+# code), bptt.grading (imports the torch-based exercise checks) and bptt.claims (the claims of
+# the torch chapters). New numpy modules are covered without editing this list.
+TORCH_PACKAGES = {"torch", "grading", "claims"}
+NUMPY_MODULES = sorted(
+    info.name for info in pkgutil.iter_modules(bptt.__path__)
+    if info.name not in TORCH_PACKAGES and not info.name.startswith("_")
+)
 
 
 def imports_torch(statement: str) -> bool:
@@ -25,3 +36,17 @@ def test_module_does_not_import_torch(module):
 
 def test_the_check_itself_can_fail():
     assert imports_torch("sys.modules['torch'] = sys  # what any import of torch leaves behind")
+
+
+def test_the_numpy_modules_include_the_known_ones():
+    assert {"gradcheck", "influence", "jacobians", "linear", "rnn", "rtrl", "spectral", "tasks",
+            "truncation"} <= set(NUMPY_MODULES)
+
+
+def test_star_import_imports_neither_torch_nor_the_grader():
+    code = "import sys\nfrom bptt import *\nprint('torch' in sys.modules, 'bptt.grading' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.split() == ["False", "False"], result.stdout
+
