@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from benchmarks.harness import CPU, Table, fit_exponent, log, threads, time_interleaved
+from benchmarks.harness import CPU, Table, log, loglog_slope, threads, time_interleaved
 from bptt import gradcheck, linear, spectral
 
 
@@ -53,8 +53,8 @@ def _run(quick: bool) -> list[Table]:
     rows.append(
         [
             "fitted exponent",
-            round(fit_exponent(lengths, t_rec), 2),
-            round(fit_exponent(lengths, t_pow), 2),
+            round(loglog_slope(lengths, t_rec), 2),
+            round(loglog_slope(lengths, t_pow), 2),
             "",
             "",
         ]

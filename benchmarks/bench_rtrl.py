@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from benchmarks.harness import CPU, Table, fit_exponent, log, threads, time_interleaved
+from benchmarks.harness import CPU, Table, log, loglog_slope, threads, time_interleaved
 from bptt import gradcheck, rnn, rtrl
 
 
@@ -59,16 +59,16 @@ def _run(quick: bool) -> list[Table]:
     rows.append(
         [
             "fitted exponent (all n)",
-            round(fit_exponent(sizes, t_bptt), 2),
-            round(fit_exponent(sizes, t_rtrl), 2),
+            round(loglog_slope(sizes, t_bptt), 2),
+            round(loglog_slope(sizes, t_rtrl), 2),
             "",
         ]
     )
     rows.append(
         [
             f"fitted exponent (n >= {sizes[large][0]})",
-            round(fit_exponent(sizes[large], t_bptt[large]), 2),
-            round(fit_exponent(sizes[large], t_rtrl[large]), 2),
+            round(loglog_slope(sizes[large], t_bptt[large]), 2),
+            round(loglog_slope(sizes[large], t_rtrl[large]), 2),
             "",
         ]
     )

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
-from benchmarks.harness import Table, fit_exponent, log, time_call
+from benchmarks.harness import Table, log, loglog_slope, time_call
 from bptt.torch import (
     SequenceRegressor,
     checkpoint_saved_bytes,
@@ -88,8 +88,8 @@ def _growth_table(model, lengths, device) -> Table:
             rows.append([T, name, nbytes, steps, round(3 * math.sqrt(T), 1), seconds])
     notes = (
         f"Fitted growth exponents of saved bytes in T: full BPTT "
-        f"{fit_exponent(lengths, full_bytes):.3f}, checkpointed "
-        f"{fit_exponent(lengths, ckpt_bytes):.3f} (sqrt(T) would be 0.5). "
+        f"{loglog_slope(lengths, full_bytes):.3f}, checkpointed "
+        f"{loglog_slope(lengths, ckpt_bytes):.3f} (sqrt(T) would be 0.5). "
         f"Time is one gradient over the whole stream (TBPTT: all T/{K} updates); "
         f"torch ran on 1 thread."
     )

@@ -3,13 +3,13 @@
 Every benchmark module ``benchmarks/bench_*.py`` exposes ``run(quick: bool = False) ->
 list[Table]`` and uses only what is here, so all tables are measured and written the same way:
 
-- :func:`time_call` - the median wall-clock time of a call after warm-up runs;
+- :func:`time_call` (from :mod:`bptt.timing`, shared with the chapters) - the median wall-clock time of a call after warm-up runs;
 - :func:`time_interleaved` - the same for several calls timed in turns (fair ratios);
   both take ``clock=WALL`` (default) or ``clock=CPU`` (process time, steadier on a busy
   machine for single-threaded code);
 - :func:`threads` - a block run with numpy's BLAS and torch limited to n threads
   (``threadpoolctl``; :func:`blas_info` records the BLAS library, kernel and threads);
-- :func:`fit_exponent` - the slope of ``log y`` against ``log x`` (the growth exponent);
+- :func:`loglog_slope` (from :mod:`bptt.plots`) - the slope of ``log y`` against ``log x``;
 - :func:`machine_info` - where the numbers came from (CPU, cores, versions, threads, device);
 - :class:`Table` and :func:`write_table` - ``<name>.json`` and ``<name>.md`` in a results folder.
 """
@@ -23,78 +23,22 @@ import json
 import math
 import os
 import platform
-import statistics
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import threadpoolctl
 
+from bptt.plots import loglog_slope  # noqa: F401  (the one slope fit of the repository)
+from bptt.timing import CPU, WALL, Clock, time_call, time_interleaved  # noqa: F401  (the kit)
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 """Where ``python -m benchmarks`` writes its tables unless told otherwise."""
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                      "OPENBLAS_CORETYPE")
-
-
-Clock = Callable[[], float]
-
-WALL: Clock = time.perf_counter
-"""Wall-clock time: what a user waits (the default)."""
-
-CPU: Clock = time.process_time
-"""CPU time of this process: for single-threaded code, roughly the wall time on an idle
-machine. On a shared machine it leaves out the time other processes hold the core."""
-
-
-def time_call(
-    fn: Callable[[], Any], *, repeats: int = 7, warmup: int = 2, clock: Clock = WALL
-) -> float:
-    """Median seconds of ``fn()`` over ``repeats`` runs after ``warmup`` untimed runs."""
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    return time_interleaved({"fn": fn}, repeats=repeats, warmup=warmup, clock=clock)["fn"]
-
-
-def time_interleaved(
-    fns: dict[str, Callable[[], Any]], *, repeats: int = 7, warmup: int = 2, clock: Clock = WALL
-) -> dict[str, float]:
-    """Median seconds of each function, timed in turns (one run of each per round).
-
-    On a shared machine the load changes during a benchmark; taking turns exposes every
-    contender to the same conditions, so the ratios of the medians stay fair.
-    """
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
-    if warmup < 0:
-        raise ValueError(f"warmup must be >= 0, got {warmup}")
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = clock()
-            fn()
-            times[name].append(clock() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
-
-
-def fit_exponent(xs: Sequence[float], ys: Sequence[float]) -> float:
-    """Least-squares slope p of log(y) = p log(x) + c: the exponent of y ~ x^p."""
-    x = np.asarray(xs, dtype=float)
-    y = np.asarray(ys, dtype=float)
-    if x.ndim != 1 or x.shape != y.shape or x.size < 2:
-        raise ValueError(
-            f"xs and ys must be 1-D of equal length >= 2, got shapes {x.shape} and {y.shape}"
-        )
-    if np.any(x <= 0) or np.any(y <= 0):
-        raise ValueError("xs and ys must be positive to fit a log-log slope")
-    slope, _ = np.polyfit(np.log(x), np.log(y), 1)
-    return float(slope)
 
 
 def blas_info() -> list[dict[str, Any]]:

@@ -36,7 +36,8 @@ _SUBMODULES = (
 _HEAVY = ("grading", "torch")
 """Imported only by name (``bptt.torch``), never by ``from bptt import *``."""
 
-__all__ = ["__version__", *(name for name in _SUBMODULES if name not in _HEAVY)]
+__all__ = ["__version__", "course", "gradcheck", "influence", "jacobians", "linear", "plots", "rnn",
+           "rtrl", "spectral", "tasks", "truncation", "widgets"]
 
 
 def __getattr__(name: str):

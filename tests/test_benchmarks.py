@@ -49,16 +49,16 @@ def test_time_interleaved_takes_turns_and_checks_its_arguments():
 
 
 @pytest.mark.parametrize("exponent", [0.5, 1.0, 2.0, 4.0])
-def test_fit_exponent_recovers_a_power_law(exponent):
+def test_loglog_slope_recovers_a_power_law(exponent):
     xs = np.array([8, 16, 32, 64, 128])
-    assert harness.fit_exponent(xs, 3.0 * xs**exponent) == pytest.approx(exponent)
+    assert harness.loglog_slope(xs, 3.0 * xs**exponent) == pytest.approx(exponent)
 
 
-def test_fit_exponent_refuses_what_it_cannot_fit():
-    with pytest.raises(ValueError, match="positive"):
-        harness.fit_exponent([1, 2], [0, 1])
-    with pytest.raises(ValueError, match="equal length"):
-        harness.fit_exponent([1, 2, 3], [1, 2])
+def test_loglog_slope_refuses_what_it_cannot_fit():
+    with pytest.raises(ValueError, match="values > 0"):
+        harness.loglog_slope([1, 2], [0, 1])
+    with pytest.raises(ValueError, match="N = 3"):
+        harness.loglog_slope([1, 2, 3], [1, 2])
 
 
 def test_table_rows_must_match_the_columns():
