@@ -51,12 +51,13 @@ def read_notebook(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def build_book(out_dir: Path) -> subprocess.CompletedProcess:
-    """Build the HTML book into out_dir/_build/html the way `make book` does (warnings = errors)."""
+def build_book(out_dir: Path, source: Path = ROOT) -> subprocess.CompletedProcess:
+    """Build the HTML book of ``source`` (the repository) into out_dir/_build/html the way
+    `make book` does (warnings are errors)."""
     subprocess.run([sys.executable, str(ROOT / "tools" / "fetch_mathjax.py")], check=True)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     return subprocess.run(
-        [str(jupyter_book), "build", str(ROOT), "--path-output", str(out_dir),
+        [str(jupyter_book), "build", str(source), "--path-output", str(out_dir),
          "--warningiserror", "--nitpick", "--keep-going"],
         capture_output=True, text=True, check=False,
         env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
