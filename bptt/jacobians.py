@@ -23,10 +23,10 @@ from bptt.rnn import ACTIVATIONS, activation_derivative
 
 
 def step_jacobians(h: np.ndarray, W_hh: np.ndarray, *, activation: str = "tanh") -> np.ndarray:
-    """J_t = diag(f'(a_t)) W_hh = dh_t/dh_{t-1} for every sequence and step (eq. ``step-jacobian``).
+    """J_t = diag(phi'(a_t)) W_hh = dh_t/dh_{t-1} for every sequence and step (eq. ``step-jacobian``).
 
     Shapes: h (B, T, H) hidden states from :func:`bptt.rnn.forward`, W_hh (H, H) ->
-    J (B, T, H, H) with ``J[b, t-1]`` = J_t; f'(a_t) = 1 - h_t^2 for tanh.
+    J (B, T, H, H) with ``J[b, t-1]`` = J_t; phi'(a_t) = 1 - h_t^2 for tanh.
     """
     activation = v.choice("activation", activation, ACTIVATIONS)
     dims: v.Dims = {}

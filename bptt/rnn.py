@@ -68,7 +68,7 @@ class Cache:
 
     @property
     def derivative(self) -> np.ndarray:
-        """(B, T, H): f'(a_t) for every step, from the stored h_t."""
+        """(B, T, H): phi'(a_t) for every step, from the stored h_t."""
         return activation_derivative(self.h, self.activation)
 
 
