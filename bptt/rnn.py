@@ -253,9 +253,9 @@ def backward(dh: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     delta = np.empty_like(dh, dtype=np.result_type(dh, derivative, W_hh))  # (B, T, H)
     dh_next = np.zeros_like(delta[:, 0])  # W_hh^T delta_{t+1}: nothing comes after step T
     for t in reversed(range(steps)):
-        dh_t = dh[:, t] + dh_next  # bar h_t = g_t + W_hh^T delta_{t+1}
-        delta[:, t] = dh_t * derivative[:, t]  # delta_t = bar h_t * phi'(a_t)
-        dh_next = delta[:, t] @ W_hh  # rows: W_hh^T delta_t, sent back to h_{t-1}
+        delta_t = np.add(dh[:, t], dh_next, out=delta[:, t])  # bar h_t = g_t + W_hh^T delta_{t+1}
+        delta_t *= derivative[:, t]  # delta_t = bar h_t * phi'(a_t), in place
+        dh_next = delta_t @ W_hh  # rows: W_hh^T delta_t, sent back to h_{t-1}
 
     # a_t is linear in x_t, h_{t-1}, W_xh, W_hh and b; the weights are shared by every step,
     # so their gradients sum delta_t times what they multiply, over time and the batch.
