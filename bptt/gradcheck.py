@@ -1,6 +1,7 @@
 """Finite differences and the relative error that every gradient check of the course uses.
 
-Chapter 4 checks the hand-written BPTT against the centred difference
+"BPTT from scratch in numpy" checks the hand-written BPTT against the centred difference
+(eq. ``finite-difference``)
 
     dL/dtheta_i ~ (L(theta + eps e_i) - L(theta - eps e_i)) / (2 eps),
 
@@ -25,7 +26,8 @@ def numerical_gradient(
     """Centred finite differences of a scalar function ``f`` at ``x`` (float64, any shape).
 
     ``f`` is called 2 x.size times with a perturbed copy of ``x`` (``x`` itself is never
-    changed). Returns an array shaped like ``x``.
+    changed) and must return one number (a float or a 0-d array): a function that returns an
+    array gets a TypeError that says so. Returns an array shaped like ``x``.
     """
     if not callable(f):
         raise TypeError(f"f: expected a callable returning a float, got {type(f).__name__}")
@@ -37,12 +39,29 @@ def numerical_gradient(
     for i in range(flat.size):
         saved = flat[i]
         flat[i] = saved + eps
-        upper = float(f(point))
+        upper = _scalar(f(point))
         flat[i] = saved - eps
-        lower = float(f(point))
+        lower = _scalar(f(point))
         flat[i] = saved
         out[i] = (upper - lower) / (2.0 * eps)
     return grad
+
+
+def _scalar(value: object) -> float:
+    """The float that ``f`` returned, or a TypeError that names f and what it returned."""
+    if np.ndim(value) != 0:
+        raise TypeError(
+            f"f: expected a function that returns one number (a scalar loss), got an array of "
+            f"shape {np.shape(value)}; reduce it first (for example .sum() or .mean()), or take "
+            f"the gradient of each entry separately"
+        )
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"f: expected a function that returns one number (a scalar loss), got "
+            f"{type(value).__name__} {value!r}"
+        ) from None
 
 
 def numerical_gradients(

@@ -1,13 +1,14 @@
 """Step Jacobians of the tanh RNN, their products over spans, and gradient size by distance.
 
-Chapter 2 derives the step Jacobian of h_t = tanh(W_xh x_t + W_hh h_{t-1} + b)::
+The chapter "The chain rule through time" derives the step Jacobian (eq. ``step-jacobian``)
+of h_t = tanh(W_xh x_t + W_hh h_{t-1} + b); with row vectors, as in the code::
 
     J_t = dh_t / dh_{t-1} = diag(1 - h_t^2) W_hh                       (H, H), one per sequence
     dh_t / dh_k = J_t J_{t-1} ... J_{k+1}                               (identity when t = k)
     dL/dh_k = dL/dh_T J_T ... J_{k+1}     for a loss at the last step only,
 
-and chapter 6 reads off how that gradient shrinks or grows with the distance T - k; for one
-weight w and tanh' close to 1 it is the scalar law w^(T-k).
+and "Vanishing and exploding gradients" reads off how that gradient shrinks or grows with the
+distance T - k; for one weight w and tanh' close to 1 it is the scalar law w^(T-k).
 
 Time indices are those of the math, 1..T, with h_0 the initial state: ``J[:, t-1]`` is J_t,
 ``h[:, t-1]`` is h_t. Arrays are batch first.
@@ -22,10 +23,10 @@ from bptt.rnn import ACTIVATIONS, activation_derivative
 
 
 def step_jacobians(h: np.ndarray, W_hh: np.ndarray, *, activation: str = "tanh") -> np.ndarray:
-    """J_t = diag(f'(a_t)) W_hh = dh_t/dh_{t-1} for every sequence and step (chapter 2).
+    """J_t = diag(phi'(a_t)) W_hh = dh_t/dh_{t-1} for every sequence and step (eq. ``step-jacobian``).
 
     Shapes: h (B, T, H) hidden states from :func:`bptt.rnn.forward`, W_hh (H, H) ->
-    J (B, T, H, H) with ``J[b, t-1]`` = J_t; f'(a_t) = 1 - h_t^2 for tanh.
+    J (B, T, H, H) with ``J[b, t-1]`` = J_t; phi'(a_t) = 1 - h_t^2 for tanh.
     """
     activation = v.choice("activation", activation, ACTIVATIONS)
     dims: v.Dims = {}
@@ -51,7 +52,7 @@ def _check_times(J: np.ndarray, start: object, stop: object) -> tuple[int, int]:
 
 
 def span_product(J: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """dh_stop/dh_start = J_stop J_{stop-1} ... J_{start+1} (chapter 2), one per sequence.
+    """dh_stop/dh_start = J_stop J_{stop-1} ... J_{start+1} (eq. ``jacobian-product``), one per sequence.
 
     ``J`` (B, T, H, H) from :func:`step_jacobians`; times 0 <= start <= stop <= T (h_0 is the
     initial state). Returns (B, H, H); the identity when start = stop.
@@ -66,7 +67,7 @@ def span_product(J: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 
 def products_to_end(J: np.ndarray) -> np.ndarray:
-    """dh_T/dh_k = J_T ... J_{k+1} for every k = 0..T at once (chapter 2).
+    """dh_T/dh_k = J_T ... J_{k+1} for every k = 0..T at once (eq. ``jacobian-product``).
 
     ``J`` (B, T, H, H) -> P (B, T+1, H, H) with ``P[:, k]`` = dh_T/dh_k and P[:, T] = I.
     """
@@ -82,7 +83,7 @@ def products_to_end(J: np.ndarray) -> np.ndarray:
 def gradients_from_last(J: np.ndarray, g_T: np.ndarray) -> np.ndarray:
     """dL/dh_k = dL/dh_T J_T ... J_{k+1} for k = 0..T, for a loss at the last step only.
 
-    One vector-Jacobian product per step, O(B T H^2) (chapter 2). Shapes: J (B, T, H, H),
+    One vector-Jacobian product per step, O(B T H^2) (eq. ``gradient-last-step-loss``). Shapes: J (B, T, H, H),
     g_T (B, H) = dL/dh_T -> (B, T+1, H) with ``[:, k]`` = dL/dh_k.
     """
     dims: v.Dims = {}
@@ -97,7 +98,8 @@ def gradients_from_last(J: np.ndarray, g_T: np.ndarray) -> np.ndarray:
 
 
 def gradient_norms_by_distance(J: np.ndarray, g_T: np.ndarray) -> np.ndarray:
-    """||dL/dh_{T-d}|| for distances d = 0..T, loss at the last step (chapters 2 and 6).
+    """||dL/dh_{T-d}|| for distances d = 0..T, loss at the last step
+    ("The chain rule through time", "Vanishing and exploding gradients").
 
     Shapes: J (B, T, H, H), g_T (B, H) -> (B, T+1); column d is the distance T - k.
     """
@@ -105,7 +107,7 @@ def gradient_norms_by_distance(J: np.ndarray, g_T: np.ndarray) -> np.ndarray:
 
 
 def contribution_norms(J: np.ndarray, dh: np.ndarray) -> np.ndarray:
-    """||dL_t/dh_k|| = ||dL_t/dh_t J_t ... J_{k+1}|| for every pair k <= t (chapter 2).
+    """||dL_t/dh_k|| = ||dL_t/dh_t J_t ... J_{k+1}|| for every pair k <= t (eq. ``gradient-every-step-loss``).
 
     Row k of the result says which losses the state h_k affects (t >= k), and how strongly
     along a path of length t - k: the measured "how gradients accumulate" table.
@@ -136,7 +138,8 @@ def mean_by_distance(C: np.ndarray) -> np.ndarray:
 
 
 def scalar_law(w: float, T: int) -> np.ndarray:
-    """w^d for d = 0..T: dL/dh_{T-d} / dL/dh_T for one weight w when tanh' is 1 (chapter 6).
+    """w^d for d = 0..T: dL/dh_{T-d} / dL/dh_T for one weight w when tanh' is 1
+    ("Vanishing and exploding gradients").
 
     Exact for the scalar linear RNN h_t = w h_{t-1} + u x_t; returns (T+1,) float64.
     """

@@ -150,11 +150,11 @@ def draw_unrolled_graph(
     """Draw the unrolled graph of ``h_t = f(h_{t-1}, x_t; theta)`` for ``T`` steps (chapters 1, 2).
 
     Three rows of nodes: inputs ``x_t`` (bottom), hidden states ``h_t`` (middle, with ``h_0`` at
-    the left) and per-step losses ``L_t`` (top), plus the total ``L = sum_t L_t`` when there is a
+    the left) and per-step losses ``ell_t`` (top), plus the mean ``L = (1/T) sum_t ell_t`` when there is a
     loss at every step. Solid arrows are the forward pass; every ``h_{t-1} -> h_t`` arrow carries
     the same label ``W_hh`` because the weights are tied across time. With ``backward=True``,
-    dashed arrows show the backward pass: ``dL_t/dh_t`` entering each hidden state from its loss
-    and the delta ``delta_t = dL/dh_t`` travelling from ``h_t`` back to ``h_{t-1}``.
+    dashed arrows show the backward pass: the gradient entering each hidden state from its loss
+    and the adjoint ``bar h_t = dL/dh_t`` travelling from ``h_t`` back to ``h_{t-1}``.
 
     Parameters
     ----------
@@ -163,9 +163,9 @@ def draw_unrolled_graph(
     ax : matplotlib Axes or None
         Where to draw; a new figure sized to ``T`` when None.
     backward : bool
-        Also draw the backward (delta) arrows.
+        Also draw the backward (adjoint) arrows.
     loss : {"every", "last"}
-        A loss at every step (``L = sum_t L_t``) or at the last step only (``L = L_T``).
+        A loss at every step (``L = (1/T) sum_t ell_t``) or at the last step only (``L = ell_T``).
     title : str or None
         Axes title.
 
@@ -203,19 +203,19 @@ def draw_unrolled_graph(
             label="$W_{hh}$",
             label_offset=(0.0, 0.2),
         )
-        if backward:  # delta_t flows back to h_{t-1} along an arc under the forward arrow
+        if backward:  # bar h_t flows back to h_{t-1} along an arc under the forward arrow
             _arrow(
                 ax,
                 _on_circle((col[t], y_h), 235),
                 _on_circle((col[t - 1], y_h), 305),
                 backward=True,
                 rad=-0.45,
-                label=f"$\\delta_{{{t}}}$",
+                label=f"$\\bar h_{{{t}}}$",
                 label_offset=(0.0, -0.5),
             )
 
     for t in loss_steps:
-        _node(ax, (col[t], y_l), f"$L_{{{t}}}$")
+        _node(ax, (col[t], y_l), f"$\\ell_{{{t}}}$")
         _arrow(ax, _on_circle((col[t], y_h), 105), _on_circle((col[t], y_l), 255), backward=False)
         if backward:
             _arrow(ax, _on_circle((col[t], y_l), 285), _on_circle((col[t], y_h), 75), backward=True)
@@ -224,9 +224,9 @@ def draw_unrolled_graph(
         _node(ax, (centre, y_tot), "$L$")
         for t in loss_steps:
             _arrow(ax, *_on_circles((col[t], y_l), (centre, y_tot)), backward=False)
-        ax.text(col[T] + 0.6, y_tot, "$L = \\sum_t L_t$", ha="left", va="center", fontsize=11)
+        ax.text(col[T] + 0.6, y_tot, "$L = \\frac{1}{T}\\sum_t \\ell_t$", ha="left", va="center", fontsize=11)
     else:
-        ax.text(col[T] + 0.6, y_l, "$L = L_T$", ha="left", va="center", fontsize=11)
+        ax.text(col[T] + 0.6, y_l, "$L = \\ell_T$", ha="left", va="center", fontsize=11)
 
     handles = [Line2D([], [], color=FORWARD_COLOR, label="forward pass")]
     if backward:
@@ -236,7 +236,7 @@ def draw_unrolled_graph(
                 [],
                 color=BACKWARD_COLOR,
                 linestyle=(0, (4, 2)),
-                label="backward pass ($\\delta_t = \\partial L / \\partial h_t$)",
+                label="backward pass ($\\bar h_t = \\partial L / \\partial h_t$)",
             )
         )
     ax.legend(handles=handles, loc="upper left", fontsize=9)

@@ -1,21 +1,23 @@
 """The tanh RNN in numpy: forward and backward through time, one step or a whole batch.
 
-Chapter 4 (BPTT from scratch) derives everything here. The model, batch first::
+The chapter "BPTT from scratch in numpy" derives everything here. The model (equation
+``rnn-model``), with column vectors as in the equations (the code stores rows, batch first)::
 
     a_t = W_xh x_t + W_hh h_{t-1} + b        x: (B, T, D), W_xh: (H, D), W_hh: (H, H), b: (H,)
-    h_t = f(a_t)                              h: (B, T, H), f = tanh (or the identity)
+    h_t = phi(a_t)                            h: (B, T, H), phi = tanh (or the identity)
     o_t = W_hy h_t + b_y                      W_hy: (Q, H), b_y: (Q,), o: (B, T, Q)
 
-and its backward pass: with g_t = dL/dh_t arriving from outside the recurrence (the read-out's
-loss) and the carry c_t = dL/dh_t through h_{t+1},
+and its backward pass (equations ``rnn-delta`` and ``rnn-step-backward``): with g_t the
+gradient that reaches h_t directly from the loss at step t (through o_t) and delta_T+1 = 0,
 
-    delta_t = (g_t + c_t) * f'(a_t)           (f'(a_t) = 1 - h_t^2 for tanh)
-    c_{t-1} = W_hh^T delta_t                  (the backward recursion, chapter 2)
-    dL/dW_hh = sum_t delta_t h_{t-1}^T,  dL/dW_xh = sum_t delta_t x_t^T,  dL/db = sum_t delta_t.
+    bar h_t  = g_t + W_hh^T delta_{t+1}       (the backward recursion, "The chain rule through time")
+    delta_t  = bar h_t * phi'(a_t)             (phi'(a_t) = 1 - h_t^2 for tanh)
+    bar W_hh = sum_t delta_t h_{t-1}^T,  bar W_xh = sum_t delta_t x_t^T,  bar b = sum_t delta_t,
+    bar h_0  = W_hh^T delta_1.
 
-Losses (chapter 4): the per-step mean squared error through the read-out, the per-step
-softmax cross-entropy over a vocabulary, and either one measured at the last step only.
-Every array is batch first; results keep the input's floating dtype.
+Losses (equation ``rnn-losses``): the per-step mean squared error through the read-out, the
+per-step softmax cross-entropy over a vocabulary, and either one measured at the last step
+only. Every array is batch first; results keep the input's floating dtype.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import numpy as np
 from bptt import _validate as v
 
 ACTIVATIONS = ("tanh", "identity")
-"""The hidden nonlinearities: ``"identity"`` gives the linear RNN of chapters 3 and 13."""
+"""The hidden nonlinearities: ``"identity"`` gives the linear RNN ("Closed-form gradients of a
+linear RNN", "Randomized truncation")."""
 
 STEPS = ("all", "last")
 """Where a loss is measured: at every time step (mean over T) or at the last step only."""
@@ -65,12 +68,12 @@ class Cache:
 
     @property
     def derivative(self) -> np.ndarray:
-        """(B, T, H): f'(a_t) for every step, from the stored h_t."""
+        """(B, T, H): phi'(a_t) for every step, from the stored h_t."""
         return activation_derivative(self.h, self.activation)
 
 
 def activation_derivative(h: np.ndarray, activation: str) -> np.ndarray:
-    """f'(a) written through h = f(a): 1 - h^2 for tanh, 1 for the identity (same shape as h)."""
+    """phi'(a) written through h = phi(a): 1 - h^2 for tanh, 1 for the identity (shape of h)."""
     if activation == "tanh":
         return 1.0 - h * h
     return np.ones_like(h)
@@ -110,8 +113,31 @@ def check_sequence(x, h0, W_xh, W_hh, b) -> tuple:
     W_hh = v.float_array("W_hh", W_hh, ("H", "H"), dims)
     b = v.float_array("b", b, ("H",), dims)
     dtype = np.result_type(x, W_xh, W_hh, b)
+    check_batch_first(x, h0)
     h0 = v.float_array_or_zeros("h0", h0, ("B", "H"), dims, dtype)
     return x, h0, W_xh, W_hh, b, dims
+
+
+def check_batch_first(x: np.ndarray, h0: object) -> None:
+    """A ValueError that says what is wrong when x (B, T, D) and h0 (B, H) disagree on B.
+
+    An x passed time-first, (T, B, D), is the usual cause: then its axis 1 has h0's batch
+    size, and the message says so instead of blaming h0. Nothing happens when h0 is None or
+    not 2-D (its own check reports that).
+    """
+    shape = np.shape(h0) if h0 is not None else None
+    if shape is None or len(shape) != 2 or shape[0] == x.shape[0]:
+        return
+    if x.shape[1] == shape[0]:
+        raise ValueError(
+            f"x: expected batch first, shape (B, T, D) with B = {shape[0]} (from h0 of shape "
+            f"{shape}), got shape {x.shape}, which looks time-first (T, B, D): its axis 1 has "
+            f"the batch size of h0; pass np.swapaxes(x, 0, 1)"
+        )
+    raise ValueError(
+        f"h0: expected shape (B, H) with B = {x.shape[0]} (from x), got shape {shape}: the "
+        f"batch sizes disagree (x has {x.shape[0]} sequences on axis 0, h0 has {shape[0]} rows)"
+    )
 
 
 def recurrent_step(
@@ -121,7 +147,7 @@ def recurrent_step(
     activation: str,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """h_t = f(pre_t + W_hh h_{t-1}) with pre_t = W_xh x_t + b already computed (B, H)."""
+    """h_t = phi(pre_t + W_hh h_{t-1}) with pre_t = W_xh x_t + b already computed (B, H)."""
     a_t = h_prev @ W_hh_T
     a_t += pre_t
     return _activate(a_t, activation, out=out)
@@ -139,7 +165,7 @@ def step_forward(
     *,
     activation: str = "tanh",
 ) -> tuple[np.ndarray, StepCache]:
-    """One step h_t = f(W_xh x_t + W_hh h_{t-1} + b) (chapter 4, eq. of the forward pass).
+    """One step h_t = phi(W_xh x_t + W_hh h_{t-1} + b) (eq. ``rnn-model``).
 
     Shapes: x_t (B, D), h_prev (B, H), W_xh (H, D), W_hh (H, H), b (H,) -> h_t (B, H).
     Returns ``(h_t, cache)``; pass the cache to :func:`step_backward`.
@@ -151,11 +177,13 @@ def step_forward(
 
 
 def step_backward(dh_t: np.ndarray, cache: StepCache) -> dict[str, np.ndarray]:
-    """Backward through one step: delta = dh_t * f'(a_t), then the local gradients (chapter 4).
+    """Backward through one step: delta_t = dh_t * phi'(a_t), then the local gradients.
 
-    ``dh_t`` (B, H) is the total dL/dh_t (from the loss and from step t+1). Returns a dict with
-    ``x`` (B, D) = delta W_xh, ``h_prev`` (B, H) = delta W_hh, ``W_xh`` (H, D) = delta^T x_t,
-    ``W_hh`` (H, H) = delta^T h_{t-1} and ``b`` (H,) = sum over the batch of delta.
+    Equations ``rnn-delta`` and ``rnn-step-backward`` ("BPTT from scratch in numpy").
+    ``dh_t`` (B, H) is the total bar h_t = dL/dh_t (from the loss and from step t+1). Returns a
+    dict with ``x`` (B, D) = delta W_xh, ``h_prev`` (B, H) = delta W_hh (rows: W_hh^T delta_t),
+    ``W_xh`` (H, D) = delta^T x_t, ``W_hh`` (H, H) = delta^T h_{t-1} and ``b`` (H,) = the sum
+    over the batch of delta.
     """
     if not isinstance(cache, StepCache):
         raise TypeError(f"cache: expected the StepCache from step_forward, got {type(cache)}")
@@ -182,7 +210,7 @@ def forward(
     *,
     activation: str = "tanh",
 ) -> tuple[np.ndarray, Cache]:
-    """All hidden states h_t = f(W_xh x_t + W_hh h_{t-1} + b), t = 1..T (chapter 4).
+    """All hidden states h_t = phi(W_xh x_t + W_hh h_{t-1} + b), t = 1..T (eq. ``rnn-model``).
 
     Shapes: x (B, T, D), h0 (B, H) or None for zeros, W_xh (H, D), W_hh (H, H), b (H,).
     Returns ``(h, cache)`` with h (B, T, H), ``h[:, t-1]`` = h_t. The input projection of all
@@ -200,43 +228,6 @@ def forward(
     return h, Cache(x, h0, h, W_xh, W_hh, activation)
 
 
-def _adjoints(
-    dh: np.ndarray, derivative: np.ndarray, W_hh: np.ndarray, scale: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The backward recursion delta_t = (g_t + c_t) f'(a_t), c_{t-1} = s_t W_hh^T delta_t.
-
-    ``dh`` (..., B, T, H) holds g_t; ``scale`` (broadcastable to (..., B, T)) multiplies each
-    recurrent edge h_{t-1} -> h_t (None: all ones, the exact BPTT). Returns ``(delta, dh0)``,
-    delta (..., B, T, H) and dh0 (..., B, H) = c_0.
-    """
-    steps = dh.shape[-2]
-    shape = np.broadcast_shapes(dh.shape, derivative.shape)
-    if scale is not None:
-        shape = np.broadcast_shapes(shape, scale.shape + (1,))
-    delta = np.empty(shape, dtype=np.result_type(dh, derivative, W_hh))
-    carry = np.zeros(delta.shape[:-2] + delta.shape[-1:], dtype=delta.dtype)
-    for t in range(steps - 1, -1, -1):
-        d_t = np.add(dh[..., t, :], carry, out=delta[..., t, :])
-        d_t *= derivative[..., t, :]
-        carry = d_t @ W_hh
-        if scale is not None:
-            carry *= scale[..., t, None]
-    return delta, carry
-
-
-def _gradients_from_adjoints(
-    delta: np.ndarray, dh0: np.ndarray, cache: Cache
-) -> dict[str, np.ndarray]:
-    """dL/d(x, h0, W_xh, W_hh, b) from delta_t; leading sample axes of delta are kept."""
-    return {
-        "x": delta @ cache.W_xh,
-        "h0": dh0,
-        "W_xh": np.tensordot(delta, cache.x, axes=([-3, -2], [0, 1])),
-        "W_hh": np.tensordot(delta, cache.h_prev, axes=([-3, -2], [0, 1])),
-        "b": delta.sum(axis=(-3, -2)),
-    }
-
-
 def check_cache(cache: object) -> Cache:
     """``cache`` if it is the :class:`Cache` of :func:`forward`, else a TypeError."""
     if not isinstance(cache, Cache):
@@ -245,17 +236,37 @@ def check_cache(cache: object) -> Cache:
 
 
 def backward(dh: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
-    """BPTT for the whole batch: gradients of L from dh = dL/dh_t from outside (chapter 4).
+    """BPTT for a batch of sequences (equations ``rnn-delta`` and ``rnn-step-backward``).
 
-    ``dh`` (B, T, H) is the gradient that reaches each h_t directly from the loss (not through
-    h_{t+1}); zeros where a step has no loss. Returns a dict with ``x`` (B, T, D), ``h0``
-    (B, H), ``W_xh`` (H, D), ``W_hh`` (H, H) and ``b`` (H,), summed over the batch, in
-    O(B T H (H + D)) time.
+    ``dh`` (B, T, H) holds g_t, the gradient that reaches each h_t directly from the loss at
+    step t (not through h_{t+1}); zeros where a step has no loss. ``cache`` comes from
+    :func:`forward`. Returns the adjoints ``x`` (B, T, D), ``h0`` (B, H), ``W_xh`` (H, D),
+    ``W_hh`` (H, H) and ``b`` (H,), the weight gradients summed over the batch and over time.
+    Cost O(B T H (H + D)).
     """
     cache = check_cache(cache)
     dh = v.float_array("dh", dh, ("B", "T", "H"), v.bind("cache.h", cache.h.shape, ("B", "T", "H")))
-    delta, dh0 = _adjoints(dh, cache.derivative, cache.W_hh)
-    return _gradients_from_adjoints(delta, dh0, cache)
+    x, h_prev, W_xh, W_hh = cache.x, cache.h_prev, cache.W_xh, cache.W_hh
+    derivative = cache.derivative  # phi'(a_t) for every step, (B, T, H)
+    steps = dh.shape[1]
+
+    delta = np.empty_like(dh, dtype=np.result_type(dh, derivative, W_hh))  # (B, T, H)
+    dh_next = np.zeros_like(delta[:, 0])  # W_hh^T delta_{t+1}: nothing comes after step T
+    for t in reversed(range(steps)):
+        delta_t = np.add(dh[:, t], dh_next, out=delta[:, t])  # bar h_t = g_t + W_hh^T delta_{t+1}
+        delta_t *= derivative[:, t]  # delta_t = bar h_t * phi'(a_t), in place
+        dh_next = delta_t @ W_hh  # rows: W_hh^T delta_t, sent back to h_{t-1}
+
+    # a_t is linear in x_t, h_{t-1}, W_xh, W_hh and b; the weights are shared by every step,
+    # so their gradients sum delta_t times what they multiply, over time and the batch.
+    over_batch_and_time = ([0, 1], [0, 1])
+    return {
+        "x": delta @ W_xh,  # rows: W_xh^T delta_t
+        "h0": dh_next,  # bar h_0 = W_hh^T delta_1
+        "W_xh": np.tensordot(delta, x, axes=over_batch_and_time),  # sum_t delta_t x_t^T
+        "W_hh": np.tensordot(delta, h_prev, axes=over_batch_and_time),  # sum_t delta_t h_{t-1}^T
+        "b": delta.sum(axis=(0, 1)),  # sum_t delta_t
+    }
 
 
 # --------------------------------------------------------------------------- read-out and losses
@@ -274,7 +285,7 @@ def readout(h: np.ndarray, W_hy: np.ndarray, b_y: np.ndarray | None = None) -> n
 
 def readout_backward(do: np.ndarray, h: np.ndarray, W_hy: np.ndarray) -> dict[str, np.ndarray]:
     """Backward through the read-out: do (B, T, Q) -> ``h`` (B, T, H) = do W_hy,
-    ``W_hy`` (Q, H) = sum_{b,t} do_t h_t^T, ``b_y`` (Q,) = sum_{b,t} do_t (chapter 4)."""
+    ``W_hy`` (Q, H) = sum_{b,t} do_t h_t^T, ``b_y`` (Q,) = sum_{b,t} do_t (eq. ``rnn-readout-backward``)."""
     dims: v.Dims = {}
     h = v.float_array("h", h, ("B", "T", "H"), dims)
     W_hy = v.float_array("W_hy", W_hy, ("Q", "H"), dims)
@@ -298,7 +309,9 @@ def _step_weights(shape: tuple[int, int], steps: str, dtype: np.dtype) -> np.nda
 
 
 def mse_loss(o: np.ndarray, y: np.ndarray, *, steps: str = "all") -> tuple[float, np.ndarray]:
-    """Mean squared error L = mean over the batch of (1/T) sum_t 1/2 ||o_t - y_t||^2 (ch. 3, 4).
+    """Mean squared error L = mean over the batch of (1/T) sum_t 1/2 ||o_t - y_t||^2.
+
+    Equation ``rnn-losses``; its gradient is eq. ``rnn-output-gradient``.
 
     With ``steps="last"`` only t = T counts: L = mean over the batch of 1/2 ||o_T - y_T||^2.
     Shapes: o, y (B, T, Q). Returns ``(L, dL/do)`` with dL/do (B, T, Q) = w_t (o_t - y_t),
@@ -323,7 +336,9 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 def cross_entropy_loss(
     logits: np.ndarray, targets: np.ndarray, *, steps: str = "all"
 ) -> tuple[float, np.ndarray]:
-    """Softmax cross-entropy L = mean over batch and steps of -log softmax(z_t)[y_t] (ch. 4, 5).
+    """Softmax cross-entropy L = mean over batch and steps of -log softmax(z_t)[y_t].
+
+    Equation ``rnn-losses``; its gradient is eq. ``rnn-output-gradient``.
 
     Shapes: logits (B, T, V) floats, targets (B, T) integer class indices in [0, V). With
     ``steps="last"`` only t = T counts. Returns ``(L, dL/dlogits)`` with the gradient
@@ -387,7 +402,7 @@ def loss_and_gradients(
     steps: str = "all",
     activation: str = "tanh",
 ) -> tuple[float, dict[str, np.ndarray]]:
-    """Forward, loss and BPTT of the whole model in one call (chapter 4).
+    """Forward, loss and BPTT of the whole model in one call ("BPTT from scratch in numpy").
 
     x (B, T, D); y (B, T, Q) targets for ``loss="mse"`` or (B, T) class indices for
     ``loss="cross_entropy"``; ``params`` as from :func:`init_params`. Returns ``(L, grads)``

@@ -1,7 +1,7 @@
 """Gradient estimators for the RNNs of :mod:`bptt.rnn`: full, truncated and randomized BPTT.
 
-Chapters 12 and 13. The exact gradient (full BPTT) sums, for every loss L_t, the paths back
-to every earlier state::
+The chapters "TBPTT(k1, k2) and the bias of truncation" and "Randomized truncation". The
+exact gradient (full BPTT) sums, for every loss L_t, the paths back to every earlier state::
 
     dL/dtheta = sum_t sum_{k<=t} dL_t/dh_t (J_t ... J_{k+1}) d+h_k/dtheta
 
@@ -9,7 +9,8 @@ to every earlier state::
   loss): biased, and equal to full BPTT exactly when tau >= T;
 - **randomized truncation** multiplies every recurrent edge h_{t-1} -> h_t by an independent
   xi_t with P(xi_t = 0) = 1 - pi and P(xi_t = 1/pi) = pi, so E[xi_t] = 1 and the estimate is
-  unbiased; in reverse mode that is c_{t-1} = xi_t W_hh^T delta_t. Its variance grows along a
+  unbiased; in reverse mode the adjoint sent back from h_t to h_{t-1} is xi_t W_hh^T delta_t
+  (:func:`_adjoints`, the generalised recursion of :func:`bptt.rnn.backward`). Its variance grows along a
   path by E[xi_t^2] = 1/pi per step: for the scalar linear RNN h_t = a h_{t-1} + x_t the
   second moment of a path of length d is (a^2/pi)^d, which blows up with T when a^2 >= pi.
 
@@ -25,9 +26,50 @@ import dataclasses
 import numpy as np
 
 from bptt import _validate as v
-from bptt.rnn import Cache, _adjoints, _gradients_from_adjoints, backward, check_cache
+from bptt.rnn import Cache, backward, check_cache
 
 _CHUNK_BYTES = 32 * 2**20  # memory for the adjoints of one block of Monte-Carlo samples
+
+
+def _adjoints(
+    dh: np.ndarray, derivative: np.ndarray, W_hh: np.ndarray, scale: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The backward recursion of :func:`bptt.rnn.backward`, generalised: sample axes and a
+    scale on every recurrent edge.
+
+    delta_t = (g_t + s_{t+1} W_hh^T delta_{t+1}) * phi'(a_t), and bar h_0 = s_1 W_hh^T delta_1.
+    ``dh`` (..., B, T, H) holds g_t; ``derivative`` (B, T, H) is phi'(a_t); ``scale``
+    (broadcastable to (..., B, T)) multiplies each recurrent edge h_{t-1} -> h_t: ``scale[..., t-1]``
+    is s_t (None: all ones, the exact BPTT). Returns ``(delta, dh0)``, delta (..., B, T, H) and
+    dh0 (..., B, H) = bar h_0.
+    """
+    steps = dh.shape[-2]
+    shape = np.broadcast_shapes(dh.shape, derivative.shape)
+    if scale is not None:
+        shape = np.broadcast_shapes(shape, scale.shape + (1,))
+    delta = np.empty(shape, dtype=np.result_type(dh, derivative, W_hh))
+    carry = np.zeros(delta.shape[:-2] + delta.shape[-1:], dtype=delta.dtype)
+    for t in range(steps - 1, -1, -1):
+        d_t = np.add(dh[..., t, :], carry, out=delta[..., t, :])
+        d_t *= derivative[..., t, :]
+        carry = d_t @ W_hh
+        if scale is not None:
+            carry *= scale[..., t, None]
+    return delta, carry
+
+
+def _gradients_from_adjoints(
+    delta: np.ndarray, dh0: np.ndarray, cache: Cache
+) -> dict[str, np.ndarray]:
+    """dL/d(x, h0, W_xh, W_hh, b) from delta_t (eq. ``rnn-step-backward``); leading sample
+    axes of delta are kept."""
+    return {
+        "x": delta @ cache.W_xh,
+        "h0": dh0,
+        "W_xh": np.tensordot(delta, cache.x, axes=([-3, -2], [0, 1])),
+        "W_hh": np.tensordot(delta, cache.h_prev, axes=([-3, -2], [0, 1])),
+        "b": delta.sum(axis=(-3, -2)),
+    }
 
 
 def _check(dh: object, cache: object) -> tuple[np.ndarray, Cache]:
@@ -72,7 +114,7 @@ def sample_xi(shape: tuple[int, ...], pi: float, rng: np.random.Generator | int)
 
 
 def scaled_gradient(dh: np.ndarray, cache: Cache, xi: np.ndarray) -> dict[str, np.ndarray]:
-    """BPTT with the recurrent edge h_{t-1} -> h_t scaled by ``xi[..., t-1]`` (chapter 13).
+    """BPTT with the recurrent edge h_{t-1} -> h_t scaled by ``xi[..., t-1]`` ("Randomized truncation").
 
     ``xi`` (..., B, T): any leading axes are samples, and every result gets them in front
     (e.g. ``W_hh`` (..., H, H)). With xi = 1 this is full BPTT; with xi from
@@ -88,7 +130,7 @@ def scaled_gradient(dh: np.ndarray, cache: Cache, xi: np.ndarray) -> dict[str, n
 def randomized_gradients(
     dh: np.ndarray, cache: Cache, pi: float, *, samples: int, rng: np.random.Generator | int
 ) -> dict[str, np.ndarray]:
-    """``samples`` independent draws of the randomized-truncation estimator (chapter 13).
+    """``samples`` independent draws of the randomized-truncation estimator ("Randomized truncation").
 
     Returns the keys of :func:`bptt.rnn.backward`, each with a leading axis of length
     ``samples`` (take ``[0]`` for one draw). Every sequence of the batch gets its own xi.
@@ -138,7 +180,7 @@ class MonteCarlo:
 def monte_carlo(
     dh: np.ndarray, cache: Cache, pi: float, *, samples: int, rng: np.random.Generator | int
 ) -> MonteCarlo:
-    """Mean and spread of ``samples`` (>= 2) draws of the randomized estimator (chapter 13).
+    """Mean and spread of ``samples`` (>= 2) draws of the randomized estimator ("Randomized truncation").
 
     Memory stays bounded for any number of samples: blocks of draws are merged with the
     pairwise update of the mean and the sum of squared deviations (Chan et al.).

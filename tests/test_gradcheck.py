@@ -67,3 +67,13 @@ def test_relative_errors_per_key_and_max():
     assert errors["u"] == 0.0 and errors["v"] == pytest.approx(1 / np.sqrt(3))
     assert gradcheck.max_relative_error(a, b) == errors["v"]
     assert gradcheck.max_relative_error({}, {}) == 0.0
+
+
+def test_a_function_that_returns_an_array_gets_a_clear_message():
+    with pytest.raises(TypeError, match=r"f: expected a function that returns one number.*shape \(3,\)"):
+        gradcheck.numerical_gradient(lambda z: z**2, np.ones(3))
+    with pytest.raises(TypeError, match="f: expected a function that returns one number.*str"):
+        gradcheck.numerical_gradient(lambda z: "loss", np.ones(2))
+    # a 0-d array is one number
+    grad = gradcheck.numerical_gradient(lambda z: np.asarray(np.sum(z**2)), np.ones(2))
+    np.testing.assert_allclose(grad, 2.0, rtol=1e-8)

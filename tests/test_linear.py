@@ -1,4 +1,5 @@
-"""bptt.linear: the closed-form gradients of chapter 3 against torch autograd and each other."""
+"""bptt.linear: the closed-form gradients ("Closed-form gradients of a linear RNN") against
+torch autograd and each other."""
 
 from __future__ import annotations
 
@@ -116,3 +117,11 @@ def test_weight_gradients_are_sums_of_outer_products():
     np.testing.assert_allclose(parts["W_hh"], expected_hh)
     for key in parts:
         np.testing.assert_array_equal(parts[key], grads[key])
+
+
+def test_time_first_x_is_named_instead_of_h0():
+    x, y, W_xh, W_hh, W_hy, h0 = make(2, 5, 3, 4, 1)
+    with pytest.raises(ValueError, match=r"x: expected batch first.*looks time-first"):
+        linear.forward(x.transpose(1, 0, 2), W_xh, W_hh, W_hy, h0)
+    with pytest.raises(ValueError, match="batch sizes disagree"):
+        linear.gradients(x, y, W_xh, W_hh, W_hy, h0[:1])

@@ -55,14 +55,14 @@ def test_unrolled_graph_counts(T, loss, backward):
     assert _count(ax, "node") == (T + 1) + T + n_losses + total
     # x_t -> h_t, h_{t-1} -> h_t, h_t -> L_t, and L_t -> L
     assert _count(ax, "forward") == 2 * T + n_losses + (n_losses if total else 0)
-    # delta_t: h_t -> h_{t-1} for every t, and L_t -> h_t
+    # bar h_t: h_t -> h_{t-1} for every t, and ell_t -> h_t
     assert _count(ax, "backward") == ((T + n_losses) if backward else 0)
     texts = _texts(ax)
     # tied weights: the same label on every recurrent arrow
     assert texts.count("$W_{hh}$") == T
     assert texts.count("$W_{xh}$") == T
-    assert sum(t.startswith("$\\delta_") for t in texts) == (T if backward else 0)
-    assert ("$L = \\sum_t L_t$" in texts) == (loss == "every")
+    assert sum(t.startswith("$\\bar h_") for t in texts) == (T if backward else 0)
+    assert ("$L = \\frac{1}{T}\\sum_t \\ell_t$" in texts) == (loss == "every")
     plt.close("all")
 
 
@@ -73,7 +73,7 @@ def test_unrolled_graph_labels_and_axes():
     assert ax.get_title() == "three steps"
     assert not ax.axison
     texts = _texts(ax)
-    for name in ("$h_0$", "$h_{3}$", "$x_{1}$", "$L_{2}$", "$L$"):
+    for name in ("$h_0$", "$h_{3}$", "$x_{1}$", "$\\ell_{2}$", "$L$"):
         assert name in texts
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend[0] == "forward pass" and legend[1].startswith("backward pass")
@@ -83,7 +83,7 @@ def test_unrolled_graph_labels_and_axes():
 def test_unrolled_graph_last_loss_only():
     ax = plots.draw_unrolled_graph(4, loss="last")
     texts = _texts(ax)
-    assert "$L_{4}$" in texts and "$L_{1}$" not in texts and "$L = L_T$" in texts
+    assert "$\\ell_{4}$" in texts and "$\\ell_{1}$" not in texts and "$L = \\ell_T$" in texts
 
 
 @pytest.mark.parametrize(

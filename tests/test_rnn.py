@@ -200,3 +200,36 @@ def test_init_params_shapes_scale_and_seed():
     big = rnn.init_params(1, 400, 1, rng=0)["W_hh"]
     assert big.std() == pytest.approx(1 / np.sqrt(400), rel=0.05)
     assert rnn.init_params(2, 2, 2, rng=0, dtype=np.float32)["W_xh"].dtype == np.float32
+
+
+# ----------------------------------------------------------------------------- the plain loop
+
+
+@pytest.mark.parametrize("activation", rnn.ACTIVATIONS)
+def test_backward_equals_the_generalised_recursion_with_unit_scales(activation):
+    """rnn.backward (the plain loop) and truncation's _adjoints with every scale 1 agree."""
+    from bptt import truncation
+
+    _, params, x, h0 = make(3, 7, 2, 5, seed=4)
+    _, cache = rnn.forward(x, h0, params["W_xh"], params["W_hh"], params["b"], activation=activation)
+    dh = np.random.default_rng(5).standard_normal(cache.h.shape)
+    plain = rnn.backward(dh, cache)
+    general = truncation.scaled_gradient(dh, cache, np.ones(cache.h.shape[:2]))
+    for name in plain:
+        np.testing.assert_allclose(plain[name], general[name], rtol=1e-12, atol=1e-14)
+
+
+# ----------------------------------------------------------------------------- error messages
+
+
+def test_time_first_x_is_named_instead_of_h0():
+    _, params, x, h0 = make(3, 7, 2, 5)
+    with pytest.raises(ValueError, match=r"x: expected batch first.*looks time-first \(T, B, D\)") as err:
+        rnn.forward(x.transpose(1, 0, 2), h0, params["W_xh"], params["W_hh"], params["b"])
+    assert "(7, 3, 2)" in str(err.value) and not str(err.value).startswith("h0")
+
+
+def test_batch_sizes_that_disagree_are_named():
+    _, params, x, h0 = make(3, 7, 2, 5)
+    with pytest.raises(ValueError, match=r"h0: expected shape \(B, H\) with B = 3 .*batch sizes disagree"):
+        rnn.forward(x, h0[:2], params["W_xh"], params["W_hh"], params["b"])
