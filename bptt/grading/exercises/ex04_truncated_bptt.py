@@ -324,3 +324,12 @@ EXERCISE = Exercise(
         choice_question("ex04", "q3", "abc", compute=_q3_retain_graph),
     ),
 )
+
+# Library functions each part asks the learner to write: tripwires in the batch grader.
+EXERCISE = EXERCISE.forbidding(
+    {
+        "detach_state": ("bptt.torch.state.detach_state",),
+        "train_tbptt_rnn": ("bptt.torch.tbptt.train_tbptt",),
+        "train_tbptt_lstm": ("bptt.torch.tbptt.train_tbptt",),
+    }
+)
