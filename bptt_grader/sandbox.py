@@ -178,8 +178,8 @@ def bwrap_command(support: Support, stage: Path, site: list[str], limits: Limits
         "--ro-bind", str(stage), "/grader",
         "--proc", "/proc",
         "--dev", "/dev",
-        "--size", size, "--tmpfs", "/tmp",
-        "--size", size, "--tmpfs", "/dev/shm",
+        "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
+        "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm",
         "--chdir", "/tmp",
         *support.flags,
         "--die-with-parent",
@@ -355,7 +355,11 @@ class _InputsPickler(pickle.Pickler):
     """Pickles the parts' inputs for the child, keeping the ``.grad`` of torch leaves."""
 
     def reducer_override(self, obj):
-        if type(obj).__module__.startswith("torch") and getattr(obj, "grad", None) is not None:
+        if (
+            type(obj).__module__.startswith("torch")
+            and getattr(obj, "is_leaf", False) is True
+            and obj.grad is not None
+        ):
             from bptt.grading.exercises._support import tensor_with_grad
 
             grad = obj.grad.detach().clone()

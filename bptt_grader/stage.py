@@ -85,8 +85,11 @@ def prune(source: str, roots: set[str]) -> str:
 
 
 def collect_roots(exercise: Exercise, module_name: str) -> set[str]:
-    """The names of the COLLECT functions of ``exercise`` defined in ``module_name``."""
-    return {
+    """The names of the COLLECT functions of ``exercise`` defined in ``module_name``, and the
+    module's ``SANDBOX_NAMES`` (what unpickling its inputs needs)."""
+    module = sys.modules.get(module_name)
+    extra = set(getattr(module, "SANDBOX_NAMES", ()))
+    return extra | {
         p.collect.__name__ for p in exercise.parts if getattr(p.collect, "__module__", None) == module_name
     }
 
