@@ -85,8 +85,11 @@ def apply_limits(limits: dict) -> None:
             continue
         _, hard = resource.getrlimit(which)
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        upper = value + 5 if name == "RLIMIT_CPU" else value  # SIGXCPU first, SIGKILL later
+        if hard != resource.RLIM_INFINITY:
+            upper = min(upper, hard)
         try:
-            resource.setrlimit(which, (value, value))
+            resource.setrlimit(which, (value, upper))
         except (ValueError, OSError):
             pass
 

@@ -31,6 +31,7 @@ SAFE_GRADING_MODULES = ("errors.py", "plain.py", "limits.py", "hints.py", "parts
 STUB_INIT = '''"""The course grader inside the batch grader's sandbox: the self-check does nothing here."""
 
 from .errors import NotAnswered, WrongOutput
+from .parts import Exercise, Part, PartResult, Verdict, collect_part, score_part
 
 
 def check(exercise_id, /, **functions):

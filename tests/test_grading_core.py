@@ -28,7 +28,8 @@ from bptt.grading.notebook import (
     strip_magics,
 )
 from bptt.grading.questions import choice_digest, choice_question, number_question
-from bptt.grading.sandbox import imported_modules
+from bptt_grader.child import _imports as imported_modules
+from bptt_grader.child import transform
 from bptt.grading.stubs import STUB, exercise_from_solution, strip_code, strip_markdown
 
 FINITE = st.floats(-1e6, 1e6, allow_nan=False)
@@ -532,19 +533,27 @@ def test_strip_markdown_and_exercise_from_solution():
 
 
 def test_heavy_imports_are_found_for_preimport():
-    cells = code_cells(
-        _notebook(
-            "import numpy as np\nimport torch.nn",
-            "from matplotlib import pyplot",
-            "def f(:",
-            "from . import x",
-        )
-    )
+    cells = [
+        {"source": s}
+        for s in ("import numpy as np\nimport torch.nn", "from matplotlib import pyplot", "def f(:", "from . import x", "import os")
+    ]
     assert imported_modules(cells) == ["numpy", "torch.nn", "matplotlib"]
 
 
+def test_cells_are_transformed_as_ipython_does():
+    """Black-formatted continuation lines that start with != or % stay Python; magics become
+    calls of get_ipython()."""
+    source = "ok = (\n    1\n    != 2\n)\nrest = (\n    7\n    % 4\n)\n%matplotlib inline\n!pip install x\n"
+    namespace = {"get_ipython": lambda: type("S", (), {"run_line_magic": lambda *a: None, "system": lambda *a: None})()}
+    exec(transform(source), namespace)  # noqa: S102
+    assert namespace["ok"] is True and namespace["rest"] == 3
+
+
 def _limited(cwd, code: str, memory_mb: int = 1024, cpu_s: int = 10, file_mb: int = 1):
-    setup = f"from bptt.grading.sandbox import apply_resource_limits\napply_resource_limits({memory_mb}, {cpu_s}, {file_mb})\n"
+    setup = (
+        "from bptt_grader.child import apply_limits\n"
+        f"apply_limits({{'memory_mb': {memory_mb}, 'cpu_s': {cpu_s}, 'file_mb': {file_mb}, 'pids': 4096}})\n"
+    )
     command = [sys.executable, "-c", setup + code]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
 
