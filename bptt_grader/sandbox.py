@@ -9,7 +9,7 @@ under an unprivileged user id of its own per concurrent slot (``SLOT_UID + slot`
 process-count limit holds and the submission can signal neither the grader nor a classmate.
 
 Limits for the whole submission: a wall-clock timeout; a watchdog here that kills the sandbox when
-the total resident memory of all its processes passes ``memory_mb`` (cgroups are not required);
+the memory of all its processes together (proportional set size) passes ``memory_mb`` (cgroups are not required);
 in the sandbox, per-process rlimits on address space, CPU time, file size and process count;
 the tmpfs sizes bound the disk. At the end every process of the sandbox is killed and waited for.
 
@@ -105,7 +105,7 @@ def _probe_runs(bwrap: str, flags: list[str], user: int | None = None) -> bool:
         return False
 
 
-def probe(no_sandbox: bool = False, which=shutil.which, runs=_probe_runs) -> Support:
+def probe(no_sandbox: bool = False, which=None, runs=_probe_runs) -> Support:
     """Find bubblewrap and the namespaces it may use here; :class:`SandboxUnavailable` if none.
 
     As root, bubblewrap needs no user namespace, and the child drops to its slot's user id
@@ -113,7 +113,7 @@ def probe(no_sandbox: bool = False, which=shutil.which, runs=_probe_runs) -> Sup
     """
     if no_sandbox:
         return Support(None, (), False, ("NOT SANDBOXED (--no-sandbox)",))
-    bwrap = which("bwrap")
+    bwrap = (which or shutil.which)("bwrap")
     if bwrap is None:
         raise SandboxUnavailable(INSTALL_HINT)
     root = os.geteuid() == 0
@@ -260,15 +260,26 @@ def _uid_processes(uid: int) -> list[int]:
     return found
 
 
-def _rss_mb(pids: list[int]) -> float:
-    total = 0
+def _memory_mb(pids: list[int]) -> float:
+    """Memory of ``pids`` together: the sum of their proportional set sizes (shared pages are
+    split between the processes sharing them, so a fork is not counted twice), else of RSS."""
+    total_kb = 0
     for pid in pids:
         try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as stream:
+                for line in stream:
+                    if line.startswith(b"Pss:"):
+                        total_kb += int(line.split()[1])
+                        break
+            continue
+        except (OSError, ValueError, IndexError):
+            pass
+        try:
             with open(f"/proc/{pid}/statm", "rb") as stream:
-                total += int(stream.read().split()[1])
+                total_kb += int(stream.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
         except (OSError, IndexError, ValueError):
             continue
-    return total * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return total_kb / 1024
 
 
 def kill_all(process: subprocess.Popen, uid: int | None) -> None:
@@ -315,7 +326,7 @@ class _Conversation:
         pids = _tree(self.process.pid)
         if self.uid is not None:
             pids = list(set(pids) | set(_uid_processes(self.uid)))
-        used = _rss_mb(pids)
+        used = _memory_mb(pids)
         if used > self.limits.memory_mb:
             self.failure = f"used more than {self.limits.memory_mb} MB of memory (all its processes together)"
 
