@@ -104,11 +104,19 @@ def discover(root: Path) -> tuple[list[Submission], list[Skipped]]:
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as error:
-            skipped.append(Skipped(student or "", str(folder.relative_to(root)), f"cannot read the folder ({error.strerror})"))
+            skipped.append(
+                Skipped(
+                    student or "",
+                    str(folder.relative_to(root)),
+                    f"cannot read the folder ({error.strerror})",
+                )
+            )
             return
         for entry in entries:
             name = str(Path(entry.path).relative_to(root))
-            owner = student or (Path(entry.name).stem if not entry.is_dir(follow_symlinks=False) else entry.name)
+            owner = student or (
+                Path(entry.name).stem if not entry.is_dir(follow_symlinks=False) else entry.name
+            )
             if entry.is_symlink():
                 skipped.append(Skipped(owner, name, "a symbolic link (links are never followed)"))
             elif _hidden(entry.name):
@@ -118,11 +126,19 @@ def discover(root: Path) -> tuple[list[Submission], list[Skipped]]:
                     before = len(submissions)
                     walk(Path(entry.path), entry.name)
                     if len(submissions) == before:
-                        skipped.append(Skipped(entry.name, name, "no notebook (.ipynb file) in the student's folder"))
+                        skipped.append(
+                            Skipped(
+                                entry.name,
+                                name,
+                                "no notebook (.ipynb file) in the student's folder",
+                            )
+                        )
                 else:
                     walk(Path(entry.path), student)
             elif not entry.is_file(follow_symlinks=False):
-                skipped.append(Skipped(owner, name, "not a regular file (a FIFO, socket or device)"))
+                skipped.append(
+                    Skipped(owner, name, "not a regular file (a FIFO, socket or device)")
+                )
             elif student is not None and entry.name == MANIFEST:
                 continue
             elif not entry.name.endswith(".ipynb"):
@@ -148,7 +164,11 @@ def _manifest(root: Path, student: str) -> dict:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(data, dict) else {}
+    return (
+        {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+        if isinstance(data, dict)
+        else {}
+    )
 
 
 def choose_counted(results: list[SubmissionResult], root: Path | None = None) -> None:
@@ -158,7 +178,9 @@ def choose_counted(results: list[SubmissionResult], root: Path | None = None) ->
         if result.exercise is not None:
             groups.setdefault((result.student, result.exercise), []).append(result)
     for (student, exercise), mine in groups.items():
-        named = _manifest(root, student).get(exercise) if root is not None and root.is_dir() else None
+        named = (
+            _manifest(root, student).get(exercise) if root is not None and root.is_dir() else None
+        )
         chosen = next((r for r in mine if named and Path(r.notebook).name == named), None)
         reason = "not counted: the manifest names another notebook for this exercise"
         if chosen is None:
@@ -184,7 +206,9 @@ class Grader:
         from bptt.grading.registry import exercise_ids
 
         for exercise_id in exercise_ids():
-            self.exercises[exercise_id] = get_exercise(exercise_id, private_checks=settings.private_checks)
+            self.exercises[exercise_id] = get_exercise(
+                exercise_id, private_checks=settings.private_checks
+            )
         self.private_source = (
             staging.pruned_private_checks(settings.private_checks, list(self.exercises.values()))
             if settings.private_checks
@@ -206,7 +230,9 @@ class Grader:
                     "name": part.name,
                     "needs": part.needs,
                     "collector": (module, function),
-                    "source": self.private_source if module == staging.registry.PRIVATE_MODULE else None,
+                    "source": self.private_source
+                    if module == staging.registry.PRIVATE_MODULE
+                    else None,
                     "forbidden": list(part.forbidden),
                     "time_limit": limit or part.time_limit,
                     "inputs": part.make_inputs(self.settings.seed),
@@ -241,11 +267,19 @@ class Grader:
         slot = self.slots.get()
         try:
             run = run_in_sandbox(
-                self.support, self.stage, cells, self._parts_payload(exercise), self.settings.limits, slot
+                self.support,
+                self.stage,
+                cells,
+                self._parts_payload(exercise),
+                self.settings.limits,
+                slot,
             )
         finally:
             self.slots.put(slot)
-        fallback = {"status": ERROR, "message": run.failure or "the sandbox returned no result for this part"}
+        fallback = {
+            "status": ERROR,
+            "message": run.failure or "the sandbox returned no result for this part",
+        }
         for part in exercise.parts:
             record = _with_cell_errors(run.records.get(part.name, fallback), run.cell_errors)
             result.parts.append(score_part(part, record, self.settings.seed, exercise.id))

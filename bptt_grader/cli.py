@@ -31,21 +31,56 @@ from .sandbox import Limits, SandboxUnavailable, probe
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bptt-grade", description="Grade BPTT course exercise notebooks.")
+    parser = argparse.ArgumentParser(
+        prog="bptt-grade", description="Grade BPTT course exercise notebooks."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     grade = commands.add_parser("grade", help="grade a folder of submitted notebooks")
-    grade.add_argument("submissions", type=Path, help="folder of notebooks (flat or one folder per student)")
+    grade.add_argument(
+        "submissions", type=Path, help="folder of notebooks (flat or one folder per student)"
+    )
     grade.add_argument("--out", type=Path, required=True, help="folder for the reports")
-    grade.add_argument("--jobs", type=int, default=1, help="notebooks graded at the same time (default 1)")
-    grade.add_argument("--seed", type=int, default=None, help="seed of the inputs (default: a fresh random one, recorded in grades.json)")
+    grade.add_argument(
+        "--jobs", type=int, default=1, help="notebooks graded at the same time (default 1)"
+    )
+    grade.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the inputs (default: a fresh random one, recorded in grades.json)",
+    )
     defaults = Limits()
-    grade.add_argument("--timeout", type=float, default=defaults.timeout_s, help="seconds per notebook")
-    grade.add_argument("--cell-timeout", type=float, default=defaults.cell_time_limit_s, help="seconds per cell")
-    grade.add_argument("--part-timeout", type=float, default=None, help="seconds per part (default: the part's own)")
-    grade.add_argument("--memory-mb", type=int, default=defaults.memory_mb, help="memory of a notebook, all its processes")
-    grade.add_argument("--pids", type=int, default=defaults.pids, help="processes and threads of a notebook")
-    grade.add_argument("--private-checks", default=os.environ.get(PRIVATE_CHECKS_ENV) or None, help=f"file of extra parts (default: ${PRIVATE_CHECKS_ENV})")
-    grade.add_argument("--no-sandbox", action="store_true", help="grade without bubblewrap (trusted notebooks only; rows are marked)")
+    grade.add_argument(
+        "--timeout", type=float, default=defaults.timeout_s, help="seconds per notebook"
+    )
+    grade.add_argument(
+        "--cell-timeout", type=float, default=defaults.cell_time_limit_s, help="seconds per cell"
+    )
+    grade.add_argument(
+        "--part-timeout",
+        type=float,
+        default=None,
+        help="seconds per part (default: the part's own)",
+    )
+    grade.add_argument(
+        "--memory-mb",
+        type=int,
+        default=defaults.memory_mb,
+        help="memory of a notebook, all its processes",
+    )
+    grade.add_argument(
+        "--pids", type=int, default=defaults.pids, help="processes and threads of a notebook"
+    )
+    grade.add_argument(
+        "--private-checks",
+        default=os.environ.get(PRIVATE_CHECKS_ENV) or None,
+        help=f"file of extra parts (default: ${PRIVATE_CHECKS_ENV})",
+    )
+    grade.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="grade without bubblewrap (trusted notebooks only; rows are marked)",
+    )
     grade.add_argument("--quiet", action="store_true", help="print only the summary line")
     commands.add_parser("list", help="list the exercises and their parts")
     return parser  # fmt: skip
@@ -70,9 +105,13 @@ def _grade(args: argparse.Namespace) -> int:
         print("bptt-grade: --out must not be inside the submissions folder", file=sys.stderr)
         return 2
     try:
-        limits = Limits(args.timeout, args.cell_timeout, args.part_timeout, args.memory_mb, pids=args.pids)
+        limits = Limits(
+            args.timeout, args.cell_timeout, args.part_timeout, args.memory_mb, pids=args.pids
+        )
         seed = secrets.randbits(31) if args.seed is None else args.seed
-        settings = Settings(limits=limits, seed=seed, jobs=args.jobs, private_checks=args.private_checks)
+        settings = Settings(
+            limits=limits, seed=seed, jobs=args.jobs, private_checks=args.private_checks
+        )
         if settings.private_checks:
             load_private_parts(settings.private_checks)
     except (ValueError, TypeError) as error:
@@ -113,7 +152,9 @@ def _list() -> int:
             print(f"{exercise_id}: cannot be loaded ({describe_exception(error)})")
             continue
         parts = ", ".join(f"{p.name} ({format_points(p.points)})" for p in exercise.parts)
-        print(f"{exercise.id} {exercise.title} [{format_points(exercise.max_points)} points]: {parts}")
+        print(
+            f"{exercise.id} {exercise.title} [{format_points(exercise.max_points)} points]: {parts}"
+        )
     return 0
 
 

@@ -27,7 +27,16 @@ from bptt.grading.selfcheck import format_points
 
 from .batch import Settings, Skipped, SubmissionResult
 
-CSV_COLUMNS = ("student", "exercise", "notebook", "part", "points", "max_points", "reason", "sandbox")
+CSV_COLUMNS = (
+    "student",
+    "exercise",
+    "notebook",
+    "part",
+    "points",
+    "max_points",
+    "reason",
+    "sandbox",
+)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -113,7 +122,12 @@ def gradebook_rows(summary: dict) -> tuple[list[str], list[list]]:
     header = ["student", *(f"{e} (max {format_points(m)})" for e, m in course_max.items())]
     header += [f"total (max {format_points(sum(course_max.values()))})", "sandbox"]
     rows = [
-        [s["student"], *(s["exercises"][e] for e in course_max), s["total"], summary["grader"]["sandbox"]]
+        [
+            s["student"],
+            *(s["exercises"][e] for e in course_max),
+            s["total"],
+            summary["grader"]["sandbox"],
+        ]
         for s in summary["students"]
     ]
     return header, rows
@@ -152,7 +166,8 @@ def write_reports(out_dir: Path, summary: dict) -> dict[str, Path]:
     write_atomically(paths["grades.json"], json.dumps(summary, indent=2, allow_nan=False) + "\n")
     rows = csv_rows(summary)
     write_atomically(
-        paths["grades.csv"], _csv_text(list(CSV_COLUMNS), [[r.get(c, "") for c in CSV_COLUMNS] for r in rows])
+        paths["grades.csv"],
+        _csv_text(list(CSV_COLUMNS), [[r.get(c, "") for c in CSV_COLUMNS] for r in rows]),
     )
     write_atomically(paths["gradebook.csv"], _csv_text(*gradebook_rows(summary)))
     return paths

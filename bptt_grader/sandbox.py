@@ -100,7 +100,7 @@ def _probe_runs(bwrap: str, flags: list[str], user: int | None = None) -> bool:
     command = [bwrap, *_root_binds(), "--proc", "/proc", "--dev", "/dev", *flags,
                "--die-with-parent", "--new-session", "--", "/bin/true"]  # fmt: skip
     try:
-        return subprocess.run(command, capture_output=True, timeout=20).returncode == 0
+        return subprocess.run(command, capture_output=True, timeout=20, check=False).returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
 
@@ -132,7 +132,7 @@ def probe(no_sandbox: bool = False, which=None, runs=_probe_runs) -> Support:
                 + INSTALL_HINT.split(": ", 1)[1]
             )
     if not root:
-        notes.append("not run as root: the sandbox keeps your user id (process limit per user)")
+        notes.append("not run as root: the sandbox keeps your user id, without a process-count limit")
     return Support(bwrap, tuple(flags), root, tuple(notes))
 
 
@@ -191,11 +191,15 @@ def bwrap_command(support: Support, stage: Path, site: list[str], limits: Limits
     return [*args, "--", python, "-I", "-S", "/grader/child.py", *site]
 
 
-def child_command(support: Support, stage: Path, site: list[str], limits: Limits, uid: int | None) -> list[str]:
+def child_command(
+    support: Support, stage: Path, site: list[str], limits: Limits, uid: int | None
+) -> list[str]:
     """The sandboxed command, with the user id the child drops to (``--uid=N``) if any."""
     command = bwrap_command(support, stage, site, limits)
-    return command[:-len(site)] + [f"--uid={uid}"] + site if site and uid is not None else (
-        command + [f"--uid={uid}"] if uid is not None else command
+    return (
+        command[: -len(site)] + [f"--uid={uid}"] + site
+        if site and uid is not None
+        else (command + [f"--uid={uid}"] if uid is not None else command)
     )
 
 
@@ -322,13 +326,14 @@ class _Conversation:
         now = time.monotonic()
         if now < self.next_watch:
             return
-        self.next_watch = now + 0.2
-        pids = _tree(self.process.pid)
-        if self.uid is not None:
-            pids = list(set(pids) | set(_uid_processes(self.uid)))
+        self.next_watch = now + 0.5
+        # the slot's user id (a stat per process) is cheaper to find than the process tree
+        pids = _uid_processes(self.uid) if self.uid is not None else _tree(self.process.pid)
         used = _memory_mb(pids)
         if used > self.limits.memory_mb:
-            self.failure = f"used more than {self.limits.memory_mb} MB of memory (all its processes together)"
+            self.failure = (
+                f"used more than {self.limits.memory_mb} MB of memory (all its processes together)"
+            )
 
     def until(self, key: str) -> bool:
         """Read messages until one has ``key``; False when the child ended or failed first."""
@@ -400,14 +405,17 @@ def run_in_sandbox(
             "memory_mb": limits.memory_mb,
             "cpu_s": limits.cpu_s,
             "file_mb": limits.file_mb,
-            "pids": limits.pids,
+            "pids": limits.pids if support.unprivileged else 0,
         },
     }
     site = __import__("bptt_grader.stage", fromlist=["site_packages"]).site_packages()
     uid = SLOT_UID + slot if support.unprivileged else None
     if support.bwrap is None:  # --no-sandbox: a plain child process
         command = [interpreter(), "-I", "-S", str(stage / "child.py"), *site]
-        kwargs = {"cwd": str(stage.parent / f"work-{slot}"), "env": child_environment(str(stage.parent / f"work-{slot}"))}
+        kwargs = {
+            "cwd": str(stage.parent / f"work-{slot}"),
+            "env": child_environment(str(stage.parent / f"work-{slot}")),
+        }
         Path(kwargs["cwd"]).mkdir(exist_ok=True)
     else:
         command = child_command(support, stage, site, limits, uid)
@@ -446,7 +454,9 @@ def run_in_sandbox(
 def _summarise(talk: _Conversation, returncode: int | None) -> ChildRun:
     messages = talk.messages
     records = {m["part"]: m.get("record") for m in messages if isinstance(m.get("part"), str)}
-    cell_errors = [shorten(m["cell_error"]) for m in messages if isinstance(m.get("cell_error"), str)]
+    cell_errors = [
+        shorten(m["cell_error"]) for m in messages if isinstance(m.get("cell_error"), str)
+    ]
     stages = [m["stage"] for m in messages if isinstance(m.get("stage"), str)]
     stage = stages[-1] if stages else "start-up"
     failure = None

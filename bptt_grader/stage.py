@@ -27,7 +27,14 @@ import bptt
 from bptt.grading import registry
 from bptt.grading.parts import Exercise
 
-SAFE_GRADING_MODULES = ("errors.py", "plain.py", "limits.py", "hints.py", "parts.py", "questions.py")
+SAFE_GRADING_MODULES = (
+    "errors.py",
+    "plain.py",
+    "limits.py",
+    "hints.py",
+    "parts.py",
+    "questions.py",
+)
 STUB_INIT = '''"""The course grader inside the batch grader's sandbox: the self-check does nothing here."""
 
 from .errors import NotAnswered, WrongOutput
@@ -91,7 +98,9 @@ def collect_roots(exercise: Exercise, module_name: str) -> set[str]:
     module = sys.modules.get(module_name)
     extra = set(getattr(module, "SANDBOX_NAMES", ()))
     return extra | {
-        p.collect.__name__ for p in exercise.parts if getattr(p.collect, "__module__", None) == module_name
+        p.collect.__name__
+        for p in exercise.parts
+        if getattr(p.collect, "__module__", None) == module_name
     }
 
 

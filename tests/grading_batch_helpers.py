@@ -15,20 +15,30 @@ def course_notebook(folder: str, exercise: str) -> dict:
 
 def code_cell(source: str, tags: tuple[str, ...] = ()) -> dict:
     metadata = {"tags": list(tags)} if tags else {}
-    return {"cell_type": "code", "metadata": metadata, "execution_count": None, "outputs": [], "source": source}
+    return {
+        "cell_type": "code",
+        "metadata": metadata,
+        "execution_count": None,
+        "outputs": [],
+        "source": source,
+    }
 
 
 def replace_function(notebook: dict, name: str, source: str) -> dict:
     """The notebook with the code cell that defines ``name`` replaced by ``source``."""
     notebook = json.loads(json.dumps(notebook))
     (cell,) = [
-        c for c in notebook["cells"] if c["cell_type"] == "code" and f"def {name}(" in "".join(c["source"])
+        c
+        for c in notebook["cells"]
+        if c["cell_type"] == "code" and f"def {name}(" in "".join(c["source"])
     ]
     cell["source"] = source
     return notebook
 
 
-def add_cell(notebook: dict, source: str, position: int | None = None, tags: tuple[str, ...] = ()) -> dict:
+def add_cell(
+    notebook: dict, source: str, position: int | None = None, tags: tuple[str, ...] = ()
+) -> dict:
     notebook = json.loads(json.dumps(notebook))
     cells = notebook["cells"]
     cells.insert(len(cells) if position is None else position, code_cell(source, tags))
@@ -41,12 +51,18 @@ def write(path: Path, notebook: dict) -> None:
 
 
 def by_student(report_dir: Path) -> dict:
-    return {s["student"]: s for s in json.loads((report_dir / "grades.json").read_text())["students"]}
+    return {
+        s["student"]: s for s in json.loads((report_dir / "grades.json").read_text())["students"]
+    }
 
 
 def parts_of(student: dict, exercise: str | None = None) -> dict:
     """``{part: row}`` of the student's (only, or ``exercise``'s counted) submission."""
-    subs = [s for s in student["submissions"] if exercise is None or (s["exercise"] == exercise and s["counted"])]
+    subs = [
+        s
+        for s in student["submissions"]
+        if exercise is None or (s["exercise"] == exercise and s["counted"])
+    ]
     (submission,) = subs
     return {p["part"]: p for p in submission["parts"]}
 

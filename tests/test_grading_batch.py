@@ -15,12 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-from bptt.grading import get_exercise, run_checks
-from bptt.grading.notebook import notebook_namespace
-from bptt_grader import sandbox
-from bptt_grader.cli import main
-from bptt_grader.report import neutralise, write_atomically
 from grading_batch_helpers import (
     ROOT,
     add_cell,
@@ -33,18 +27,25 @@ from grading_batch_helpers import (
     write,
 )
 
+from bptt.grading import get_exercise, run_checks
+from bptt.grading.notebook import notebook_namespace
+from bptt_grader import sandbox
+from bptt_grader.cli import main
+from bptt_grader.report import neutralise, write_atomically
+
 EXERCISES = [f"ex0{i}" for i in range(1, 9)]
 SEED = 1
 OPTIONS = ["--jobs", "2", "--seed", str(SEED), "--memory-mb", "1536", "--timeout", "150", "--quiet"]
 SECRET = "BPTT_TEST_INSTRUCTOR_SECRET"
 
 pytestmark = pytest.mark.skipif(
-    sys.platform != "linux" or not Path("/usr/bin/bwrap").exists(), reason="needs bubblewrap (Linux)"
+    sys.platform != "linux" or not Path("/usr/bin/bwrap").exists(),
+    reason="needs bubblewrap (Linux)",
 )
 
 # ----------------------------------------------------------------------------- hostile cells
 
-PROBE = '''
+PROBE = """
 import glob, os, socket
 def step_backward(dh, cache):
     seen = {{}}
@@ -70,20 +71,20 @@ def step_backward(dh, cache):
     seen["pids"] = len([p for p in os.listdir("/proc") if p.isdigit()])
     seen["uid"] = os.getuid()
     raise RuntimeError("PROBE " + repr(seen).replace("'", "").replace(" ", ""))
-'''
+"""
 
-REFERENCE = '''
+REFERENCE = """
 from bptt import rnn
 shortcut = rnn.step_backward          # taken before the part runs: still a tripwire
 def step_backward(dh_t, cache):
     return shortcut(dh_t, cache)
-'''
+"""
 
-REFERENCE_BACKWARD = '''
+REFERENCE_BACKWARD = """
 def backward(dh, caches):
     from bptt.grading.exercises.ex01_tanh_rnn_backward import _sequence_autograd
     return _sequence_autograd({"dh": dh, "caches": caches})[0]
-'''
+"""
 
 DIGEST = '''
 import hashlib, os, re, bptt
@@ -101,7 +102,7 @@ def answers():
     return {"q3": "z"}
 '''
 
-SOLUTION_HUNT = '''
+SOLUTION_HUNT = """
 import glob
 for path in glob.glob("/*/solutions/ex01*.ipynb") + glob.glob("/work/*/solutions/ex01*.ipynb") + glob.glob("/work/*/*/solutions/ex01*.ipynb"):
     import json
@@ -111,9 +112,9 @@ for path in glob.glob("/*/solutions/ex01*.ipynb") + glob.glob("/work/*/solutions
                 exec("".join(cell["source"]))
             except Exception:
                 pass
-'''
+"""
 
-FORGE = '''
+FORGE = """
 import json, os
 def power_by_eig(M, k):
     fake = {"status": "ok", "values": {f"M^{j}": {"shape": [3, 3], "data": [0.0] * 9} for j in (0, 1, 5)}}
@@ -124,9 +125,9 @@ def power_by_eig(M, k):
             except OSError:
                 pass
     return np.zeros_like(M)
-'''
+"""
 
-REWRITE = '''
+REWRITE = """
 import glob, os, sys, bptt
 targets = glob.glob(os.path.dirname(bptt.__file__) + "/**/*.py", recursive=True)
 targets += [{repo_file!r}, {venv_pth!r}]
@@ -137,9 +138,9 @@ for target in targets:
             f.write("\\nraise SystemExit('rewritten')\\n")
     except OSError:
         pass
-'''
+"""
 
-DAEMON = '''
+DAEMON = """
 import os, signal, time
 if os.fork() == 0:
     os.setsid()
@@ -160,9 +161,9 @@ for pid in range(1, 400):
                 os.kill(pid, sig)
             except OSError:
                 pass
-'''
+"""
 
-MEMORY = '''
+MEMORY = """
 import os, time
 import numpy as np
 for _ in range(4):
@@ -171,9 +172,9 @@ for _ in range(4):
         time.sleep(60)
         os._exit(0)
 time.sleep(60)
-'''
+"""
 
-FORK_BOMB = '''
+FORK_BOMB = """
 import os, time
 children = 0
 try:
@@ -184,9 +185,9 @@ try:
         children += 1
 except OSError:
     pass
-'''
+"""
 
-CLASSMATE = '''
+CLASSMATE = """
 import os
 for path in ({classmate!r},):
     for action in ("read", "write", "delete"):
@@ -199,9 +200,9 @@ for path in ({classmate!r},):
                 os.remove(path)
         except OSError:
             pass
-'''
+"""
 
-JUPYTER_HELPER = '''
+JUPYTER_HELPER = """
 def _nonzero(x):
     return (
         x
@@ -214,9 +215,9 @@ def _remainder(a, b):
         a
         % b
     )
-'''
+"""
 
-JUPYTER_WRAP = '''
+JUPYTER_WRAP = """
 %matplotlib inline
 _original = power_by_eig
 
@@ -224,7 +225,7 @@ _original = power_by_eig
 def power_by_eig(M, k):
     assert _nonzero(1) and _remainder(7, 4) == 3 and boot_np is np
     return _checked(_original(M, k))
-'''
+"""
 
 
 def _clip_shortcut(notebook):
@@ -244,25 +245,38 @@ def _make_batch(root: Path, outside: Path, out: Path, port: int) -> dict:
                          classmate=str(classmate), out=str(out), port=port)  # fmt: skip
     write(root / "probe" / "ex01.ipynb", replace_function(stub01, "step_backward", probe))
     reference = replace_function(stub01, "step_backward", REFERENCE)
-    write(root / "reference" / "ex01.ipynb", replace_function(reference, "backward", REFERENCE_BACKWARD))
+    write(
+        root / "reference" / "ex01.ipynb",
+        replace_function(reference, "backward", REFERENCE_BACKWARD),
+    )
     write(root / "digest" / "ex01.ipynb", replace_function(stub01, "answers", DIGEST))
     write(root / "hunter" / "ex01.ipynb", add_cell(stub01, SOLUTION_HUNT))
     stub03 = course_notebook("exercises", "ex03")
     write(root / "forger" / "ex03.ipynb", replace_function(stub03, "power_by_eig", FORGE))
     write(root / "shortcut" / "ex05.ipynb", _clip_shortcut(course_notebook("solutions", "ex05")))
     xi = "import bptt.truncation\n\ndef sample_xi(T, pi, rng):\n    return bptt.truncation.sample_xi((T,), pi, rng)\n"
-    write(root / "shortcut" / "ex06.ipynb", replace_function(course_notebook("solutions", "ex06"), "sample_xi", xi))
+    write(
+        root / "shortcut" / "ex06.ipynb",
+        replace_function(course_notebook("solutions", "ex06"), "sample_xi", xi),
+    )
     venv_pth = next(Path(sys.prefix).glob("lib/python3*/site-packages")) / "a-rewrite.pth"
-    rewrite = REWRITE.format(repo_file=str(ROOT / "bptt" / "grading" / "parts.py"), venv_pth=str(venv_pth))
+    rewrite = REWRITE.format(
+        repo_file=str(ROOT / "bptt" / "grading" / "parts.py"), venv_pth=str(venv_pth)
+    )
     write(root / "rewriter" / "ex03.ipynb", add_cell(stub03, rewrite, 3))
     marker = outside / "daemon-was-here"
     daemon = DAEMON.format(report=str(out / "grades.csv"), marker=str(marker))
     write(root / "daemon" / "ex03.ipynb", add_cell(sol03, daemon, 3))
     write(root / "memory" / "ex03.ipynb", add_cell(sol03, MEMORY, 3))
     write(root / "forkbomb" / "ex03.ipynb", add_cell(sol03, FORK_BOMB, 3))
-    write(root / "copier" / "ex03.ipynb", add_cell(stub03, CLASSMATE.format(classmate=str(classmate)), 3))
+    write(
+        root / "copier" / "ex03.ipynb",
+        add_cell(stub03, CLASSMATE.format(classmate=str(classmate)), 3),
+    )
     jupyter = add_cell(sol03, "import numpy as boot_np", 0, tags=("bootstrap",))
-    jupyter = add_cell(jupyter, JUPYTER_HELPER + "\n\ndef _checked(x):\n    return x\n", 6, tags=("check",))
+    jupyter = add_cell(
+        jupyter, JUPYTER_HELPER + "\n\ndef _checked(x):\n    return x\n", 6, tags=("check",)
+    )
     jupyter = add_cell(jupyter, JUPYTER_HELPER, 3)
     write(root / "jupyter" / "ex03.ipynb", add_cell(jupyter, JUPYTER_WRAP, 8))
     # discovery: links, hidden names, FIFOs, formulas, several notebooks per exercise
@@ -293,7 +307,9 @@ def batch(tmp_path_factory):
     paths = _make_batch(root, outside, out, listener.getsockname()[1])
     watched = [ROOT / "bptt", ROOT / "bptt_grader", ROOT / "solutions", Path(sys.prefix) / "lib"]
     before_repo = {k: len(v) for k, v in tree_digest(*watched[:3]).items()}
-    before_venv = sorted(p.name for p in next(Path(sys.prefix).glob("lib/python3*/site-packages")).glob("*.pth"))
+    before_venv = sorted(
+        p.name for p in next(Path(sys.prefix).glob("lib/python3*/site-packages")).glob("*.pth")
+    )
     before_subs = tree_digest(root)
     os.environ[SECRET] = "do-not-leak"
     started = time.monotonic()
@@ -338,15 +354,22 @@ def test_solutions_score_full_marks_and_self_check_agrees(batch):
         exercise = submission["exercise"]
         if exercise == "ex08":
             continue  # trained again in-process in test_grading_ex05_08; seconds of CPU here
-        namespace, errors = notebook_namespace(ROOT / "solutions" / Path(next((ROOT / "solutions").glob(f"{exercise}_*.ipynb")).name))
+        namespace, errors = notebook_namespace(
+            ROOT / "solutions" / Path(next((ROOT / "solutions").glob(f"{exercise}_*.ipynb")).name)
+        )
         assert errors == []
         names = get_exercise(exercise).names
-        in_process = {r.part: r.points for r in run_checks(exercise, {n: namespace[n] for n in names}, seed=SEED)}
+        in_process = {
+            r.part: r.points
+            for r in run_checks(exercise, {n: namespace[n] for n in names}, seed=SEED)
+        }
         assert in_process == {p["part"]: p["points"] for p in submission["parts"]}, exercise
 
 
 def test_nothing_is_visible_inside_the_sandbox(batch):
-    (reason,) = [p["reason"] for p in parts_of(batch["students"]["probe"]).values() if "PROBE" in p["reason"]]
+    (reason,) = [
+        p["reason"] for p in parts_of(batch["students"]["probe"]).values() if "PROBE" in p["reason"]
+    ]
     text = reason.split("PROBE ", 1)[1].strip("{}")
     seen = dict(item.split(":", 1) for item in text.split(","))
     assert seen["env"] == "None" and seen["private"] == seen["repo"] == "False"
@@ -361,7 +384,10 @@ def test_nothing_is_visible_inside_the_sandbox(batch):
 def test_reference_functions_and_grader_internals_give_no_marks(batch):
     parts = parts_of(batch["students"]["reference"])
     assert parts["step_backward"]["points"] == 0
-    assert "uses bptt.rnn.step_backward, which this part asks you to write" in parts["step_backward"]["reason"]
+    assert (
+        "uses bptt.rnn.step_backward, which this part asks you to write"
+        in parts["step_backward"]["reason"]
+    )
     assert parts["backward"]["points"] == 0 and "_sequence_autograd" in parts["backward"]["reason"]
     assert parts_of(batch["students"]["digest"])["q3"]["points"] == 0
     assert batch["students"]["hunter"]["total"] == 0
@@ -400,7 +426,10 @@ def test_classmates_files_and_grades_are_out_of_reach(batch):
 def test_memory_of_all_processes_together_is_limited(batch):
     (submission,) = batch["students"]["memory"]["submissions"]
     assert submission["total"] == 0
-    assert any("used more than 1536 MB of memory (all its processes together)" in n for n in submission["notes"])
+    assert any(
+        "used more than 1536 MB of memory (all its processes together)" in n
+        for n in submission["notes"]
+    )
 
 
 def test_a_fork_bomb_is_held(batch):
@@ -449,17 +478,36 @@ def test_gradebook_imports_and_neutralises_formulas(batch):
 def test_endless_loops_and_timeouts(tmp_path):
     ex03 = course_notebook("solutions", "ex03")
     endless = "def power_iteration(M, v0, num_iters):\n    while True:\n        pass"
-    write(tmp_path / "in" / "endless_function.ipynb", replace_function(ex03, "power_iteration", endless))
-    unkillable = "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass"
+    write(
+        tmp_path / "in" / "endless_function.ipynb",
+        replace_function(ex03, "power_iteration", endless),
+    )
+    unkillable = (
+        "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass"
+    )
     write(tmp_path / "in" / "unkillable.ipynb", add_cell(ex03, unkillable, 3))
-    options = ["--jobs", "2", "--timeout", "12", "--cell-timeout", "2", "--part-timeout", "2", "--quiet"]
+    options = [
+        "--jobs",
+        "2",
+        "--timeout",
+        "12",
+        "--cell-timeout",
+        "2",
+        "--part-timeout",
+        "2",
+        "--quiet",
+    ]
     assert main(["grade", str(tmp_path / "in"), "--out", str(tmp_path / "out"), *options]) == 0
     students = by_student(tmp_path / "out")
     endless_parts = parts_of(students["endless_function"])
-    assert endless_parts["power_iteration"]["reason"] == "did not finish within 2 s (an endless loop?)"
+    assert (
+        endless_parts["power_iteration"]["reason"] == "did not finish within 2 s (an endless loop?)"
+    )
     assert endless_parts["power_by_eig"]["reason"] == "correct"
     reasons = [p["reason"] for p in parts_of(students["unkillable"]).values()]
-    assert all(r.startswith("timed out after 12 s while running code cell") for r in reasons), reasons
+    assert all(r.startswith("timed out after 12 s while running code cell") for r in reasons), (
+        reasons
+    )
     assert sandbox_processes(sandbox.SLOT_UID, 2) == []
 
 
@@ -490,9 +538,25 @@ def test_private_checks_run_pruned_in_the_sandbox(tmp_path, monkeypatch):
     monkeypatch.setenv("BPTT_PRIVATE_CHECKS", str(private))
     write(tmp_path / "in" / "solved.ipynb", course_notebook("solutions", "ex03"))
     write(tmp_path / "in" / "unsolved.ipynb", course_notebook("exercises", "ex03"))
-    assert main(["grade", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--jobs", "2", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "grade",
+                str(tmp_path / "in"),
+                "--out",
+                str(tmp_path / "out"),
+                "--jobs",
+                "2",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     students = by_student(tmp_path / "out")
-    solved, unsolved = parts_of(students["solved"])["held_out_power"], parts_of(students["unsolved"])["held_out_power"]
+    solved, unsolved = (
+        parts_of(students["solved"])["held_out_power"],
+        parts_of(students["unsolved"])["held_out_power"],
+    )
     assert (solved["points"], solved["max_points"]) == (2, 2)
     assert (unsolved["points"], unsolved["reason"]) == (0, "not implemented yet")
     from bptt_grader.stage import prune
@@ -505,15 +569,35 @@ def test_broken_private_checks_are_a_usage_error(tmp_path, capsys):
     private = tmp_path / "private_checks.py"
     private.write_text("PARTS = {'ex77': []}")
     (tmp_path / "in").mkdir()
-    args = ["grade", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--private-checks", str(private)]
+    args = [
+        "grade",
+        str(tmp_path / "in"),
+        "--out",
+        str(tmp_path / "out"),
+        "--private-checks",
+        str(private),
+    ]
     assert main(args) == 2
     assert "unknown exercise 'ex77'" in capsys.readouterr().err
 
 
 def test_no_sandbox_marks_every_row_and_missing_bwrap_is_refused(tmp_path, monkeypatch, capsys):
     write(tmp_path / "in" / "ex03.ipynb", course_notebook("solutions", "ex03"))
-    assert main(["grade", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--no-sandbox", "--quiet"]) == 0
-    rows = list(csv.DictReader(open(tmp_path / "out" / "grades.csv")))
+    assert (
+        main(
+            [
+                "grade",
+                str(tmp_path / "in"),
+                "--out",
+                str(tmp_path / "out"),
+                "--no-sandbox",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    with open(tmp_path / "out" / "grades.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
     assert rows and all(r["sandbox"].startswith("NOT SANDBOXED") for r in rows)
     assert by_student(tmp_path / "out")["ex03"]["total"] == get_exercise("ex03").max_points
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
@@ -538,7 +622,9 @@ def test_reports_are_written_atomically_past_whatever_blocks_them(tmp_path):
     os.mkfifo(tmp_path / "grades.json")
     write_atomically(tmp_path / "grades.csv", "a,b\n")
     write_atomically(tmp_path / "grades.json", "{}\n")
-    assert (tmp_path / "grades.csv").read_text() == "a,b\n" and (tmp_path / "grades.json").read_text() == "{}\n"
+    assert (tmp_path / "grades.csv").read_text() == "a,b\n" and (
+        tmp_path / "grades.json"
+    ).read_text() == "{}\n"
     assert len(list(tmp_path.glob("grades.csv.blocked-*"))) == 1
     assert not list(tmp_path.glob(".grades*"))
 
@@ -546,7 +632,9 @@ def test_reports_are_written_atomically_past_whatever_blocks_them(tmp_path):
 def test_cli_usage_errors_and_console_script(tmp_path, capsys):
     script = Path(sys.executable).parent / "bptt-grade"
     if script.exists():
-        finished = subprocess.run([str(script), "list"], capture_output=True, text=True, check=False)
+        finished = subprocess.run(
+            [str(script), "list"], capture_output=True, text=True, check=False
+        )
         assert finished.returncode == 0 and finished.stdout.startswith("ex01 ")
     assert main(["grade", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) == 2
     (tmp_path / "in").mkdir()
@@ -554,7 +642,15 @@ def test_cli_usage_errors_and_console_script(tmp_path, capsys):
     assert "must not be inside" in capsys.readouterr().err
     for option in (["--timeout", "0"], ["--jobs", "0"]):
         assert main(["grade", str(tmp_path / "in"), "--out", str(tmp_path / "out"), *option]) == 2
-    command = [sys.executable, "-m", "bptt_grader", "grade", str(tmp_path / "in"), "--out", str(tmp_path / "out")]
+    command = [
+        sys.executable,
+        "-m",
+        "bptt_grader",
+        "grade",
+        str(tmp_path / "in"),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     finished = subprocess.run(command, capture_output=True, text=True, check=False)
     assert finished.returncode == 0 and "no submissions found" in finished.stdout, finished.stderr
     assert json.loads((tmp_path / "out" / "grades.json").read_text())["students"] == []

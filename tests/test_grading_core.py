@@ -28,9 +28,9 @@ from bptt.grading.notebook import (
     strip_magics,
 )
 from bptt.grading.questions import choice_digest, choice_question, number_question
+from bptt.grading.stubs import STUB, exercise_from_solution, strip_code, strip_markdown
 from bptt_grader.child import _imports as imported_modules
 from bptt_grader.child import transform
-from bptt.grading.stubs import STUB, exercise_from_solution, strip_code, strip_markdown
 
 FINITE = st.floats(-1e6, 1e6, allow_nan=False)
 SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)

@@ -5,7 +5,6 @@ package's own implementations agree with the checks, and typical wrong answers l
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from pathlib import Path
 
@@ -21,10 +20,10 @@ from grading_helpers import (
 
 from bptt import jacobians, rnn, spectral, tasks, truncation
 from bptt.grading import get_exercise, run_checks
-DEFAULT_SEED = 1  # a batch seed other than the self-check's
 from bptt.grading.exercises import ex08_adding_challenge
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
+DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISES = ("ex05", "ex06", "ex07", "ex08")
 CHEAP = ("ex05", "ex06", "ex07")  # ex08's solution trains a model: graded in the batch test

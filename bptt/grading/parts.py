@@ -248,7 +248,9 @@ def collect_part(
         inputs = part.make_inputs(seed)
     except BaseException as error:  # noqa: BLE001 - a fault of the check, reported as such
         return {"status": plain.ERROR, "message": f"internal error: {describe_exception(error)}"}
-    return collect_with_inputs(part.name, part.needs, part.collect, inputs, functions, time_limit_s or part.time_limit)
+    return collect_with_inputs(
+        part.name, part.needs, part.collect, inputs, functions, time_limit_s or part.time_limit
+    )
 
 
 def collect_with_inputs(

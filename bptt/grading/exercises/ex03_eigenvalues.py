@@ -232,6 +232,9 @@ EXERCISE = EXERCISE.forbidding(
     {
         "power_by_eig": ("numpy.linalg.matrix_power",),
         "power_iteration": ("bptt.spectral.power_iteration",),
-        "decay_rate": ("bptt.spectral.spectral_radius", "bptt.spectral.vanishing_bound",),
+        "decay_rate": (
+            "bptt.spectral.spectral_radius",
+            "bptt.spectral.vanishing_bound",
+        ),
     }
 )

@@ -35,7 +35,7 @@ import numpy as np
 from ..hints import array_value, compare
 from ..parts import Exercise, Part, Verdict
 from ..questions import choice_question, number_question
-from ._support import derived_seed, copied, entries, grad_of, leaf, rng_for, torch
+from ._support import copied, derived_seed, entries, grad_of, leaf, rng_for, torch
 
 KEYS = ("W_hh", "h0")
 SHAPES = ((2, 6, 3), (1, 1, 2))
@@ -353,6 +353,9 @@ EXERCISE = Exercise(
 EXERCISE = EXERCISE.forbidding(
     {
         "sample_xi": ("bptt.truncation.sample_xi",),
-        "randomized_backward": ("bptt.truncation.scaled_gradient", "bptt.truncation.randomized_gradients",),
+        "randomized_backward": (
+            "bptt.truncation.scaled_gradient",
+            "bptt.truncation.randomized_gradients",
+        ),
     }
 )

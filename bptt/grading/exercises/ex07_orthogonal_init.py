@@ -273,7 +273,13 @@ EXERCISE = Exercise(
 # Library functions each part asks the learner to write: tripwires in the batch grader.
 EXERCISE = EXERCISE.forbidding(
     {
-        "orthogonal_init": ("torch.nn.init.orthogonal_", "bptt.spectral.orthogonal",),
-        "gradient_norms": ("bptt.jacobians.gradient_norms_by_distance", "bptt.jacobians.gradients_from_last",),
+        "orthogonal_init": (
+            "torch.nn.init.orthogonal_",
+            "bptt.spectral.orthogonal",
+        ),
+        "gradient_norms": (
+            "bptt.jacobians.gradient_norms_by_distance",
+            "bptt.jacobians.gradients_from_last",
+        ),
     }
 )
