@@ -565,3 +565,22 @@ def test_resource_limits_of_the_child(tmp_path):
     assert "MemoryError" in memory.stderr
     big_file = _limited(tmp_path, "open('big.bin', 'wb').write(b'0' * 2 * 2**20)", file_mb=1)
     assert "File too large" in big_file.stderr
+
+
+def test_the_sandbox_sees_no_score_code_and_no_digests(tmp_path):
+    """The stage holds each exercise pruned to its COLLECT functions: no SCORE functions, no
+    reference computations, no multiple-choice digests, no exercise definitions."""
+    from bptt.grading.registry import exercise_ids, get_exercise
+    from bptt_grader.stage import build_stage
+
+    exercises = {e: get_exercise(e, private_checks=None) for e in exercise_ids()}
+    stage = build_stage(tmp_path, exercises)
+    pruned = sorted((stage / "bptt" / "grading" / "exercises").glob("ex*.py"))
+    assert len(pruned) == len(exercises)
+    for path in pruned:
+        text = path.read_text()
+        assert "def _collect" in text, path.name
+        for secret in ("digest", "def _score", "EXERCISE", "autograd"):
+            assert secret not in text, (path.name, secret)
+    assert not (stage / "bptt" / "grading" / "registry.py").exists()
+    assert not list(stage.rglob("*.ipynb"))
