@@ -28,8 +28,9 @@ from bptt.grading.notebook import (
     strip_magics,
 )
 from bptt.grading.questions import choice_digest, choice_question, number_question
-from bptt.grading.sandbox import imported_modules
 from bptt.grading.stubs import STUB, exercise_from_solution, strip_code, strip_markdown
+from bptt_grader.child import _imports as imported_modules
+from bptt_grader.child import transform
 
 FINITE = st.floats(-1e6, 1e6, allow_nan=False)
 SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
@@ -532,19 +533,27 @@ def test_strip_markdown_and_exercise_from_solution():
 
 
 def test_heavy_imports_are_found_for_preimport():
-    cells = code_cells(
-        _notebook(
-            "import numpy as np\nimport torch.nn",
-            "from matplotlib import pyplot",
-            "def f(:",
-            "from . import x",
-        )
-    )
+    cells = [
+        {"source": s}
+        for s in ("import numpy as np\nimport torch.nn", "from matplotlib import pyplot", "def f(:", "from . import x", "import os")
+    ]
     assert imported_modules(cells) == ["numpy", "torch.nn", "matplotlib"]
 
 
+def test_cells_are_transformed_as_ipython_does():
+    """Black-formatted continuation lines that start with != or % stay Python; magics become
+    calls of get_ipython()."""
+    source = "ok = (\n    1\n    != 2\n)\nrest = (\n    7\n    % 4\n)\n%matplotlib inline\n!pip install x\n"
+    namespace = {"get_ipython": lambda: type("S", (), {"run_line_magic": lambda *a: None, "system": lambda *a: None})()}
+    exec(transform(source), namespace)  # noqa: S102
+    assert namespace["ok"] is True and namespace["rest"] == 3
+
+
 def _limited(cwd, code: str, memory_mb: int = 1024, cpu_s: int = 10, file_mb: int = 1):
-    setup = f"from bptt.grading.sandbox import apply_resource_limits\napply_resource_limits({memory_mb}, {cpu_s}, {file_mb})\n"
+    setup = (
+        "from bptt_grader.child import apply_limits\n"
+        f"apply_limits({{'memory_mb': {memory_mb}, 'cpu_s': {cpu_s}, 'file_mb': {file_mb}, 'pids': 4096}})\n"
+    )
     command = [sys.executable, "-c", setup + code]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
 
@@ -556,3 +565,22 @@ def test_resource_limits_of_the_child(tmp_path):
     assert "MemoryError" in memory.stderr
     big_file = _limited(tmp_path, "open('big.bin', 'wb').write(b'0' * 2 * 2**20)", file_mb=1)
     assert "File too large" in big_file.stderr
+
+
+def test_the_sandbox_sees_no_score_code_and_no_digests(tmp_path):
+    """The stage holds each exercise pruned to its COLLECT functions: no SCORE functions, no
+    reference computations, no multiple-choice digests, no exercise definitions."""
+    from bptt.grading.registry import exercise_ids, get_exercise
+    from bptt_grader.stage import build_stage
+
+    exercises = {e: get_exercise(e, private_checks=None) for e in exercise_ids()}
+    stage = build_stage(tmp_path, exercises)
+    pruned = sorted((stage / "bptt" / "grading" / "exercises").glob("ex*.py"))
+    assert len(pruned) == len(exercises)
+    for path in pruned:
+        text = path.read_text()
+        assert "def _collect" in text, path.name
+        for secret in ("digest", "def _score", "EXERCISE", "autograd"):
+            assert secret not in text, (path.name, secret)
+    assert not (stage / "bptt" / "grading" / "registry.py").exists()
+    assert not list(stage.rglob("*.ipynb"))

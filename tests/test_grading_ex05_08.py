@@ -5,7 +5,6 @@ package's own implementations agree with the checks, and typical wrong answers l
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from pathlib import Path
 
@@ -21,11 +20,10 @@ from grading_helpers import (
 
 from bptt import jacobians, rnn, spectral, tasks, truncation
 from bptt.grading import get_exercise, run_checks
-from bptt.grading.batch import DEFAULT_SEED
-from bptt.grading.cli import main
 from bptt.grading.exercises import ex08_adding_challenge
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
+DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISES = ("ex05", "ex06", "ex07", "ex08")
 CHEAP = ("ex05", "ex06", "ex07")  # ex08's solution trains a model: graded in the batch test
@@ -427,30 +425,3 @@ def test_training_over_the_cpu_budget_loses_the_challenge(monkeypatch):
 
 
 # ----------------------------------------------------------------------------- batch grader
-
-
-def _copy(folder: str, exercise: str, target: Path) -> None:
-    (path,) = (ROOT / folder).glob(f"{exercise}_*.ipynb")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(path.read_text())
-
-
-@pytest.mark.slow
-def test_batch_grader_scores_the_solutions_and_the_stub(tmp_path):
-    """Every solution in its own sandboxed child at the grader's seed; the adding challenge is
-    trained there and scored here on held-out data. The stub of the challenge scores zero."""
-    for exercise in EXERCISES:
-        _copy("solutions", exercise, tmp_path / "in" / "good" / f"{exercise}.ipynb")
-    _copy("exercises", "ex08", tmp_path / "in" / "stub" / "ex08.ipynb")
-    out = tmp_path / "out"
-    assert main(["grade", str(tmp_path / "in"), "--out", str(out), "--jobs", "2", "--quiet"]) == 0
-    students = {s["student"]: s for s in json.loads((out / "grades.json").read_text())["students"]}
-    good = students["good"]
-    maximum = sum(get_exercise(e).max_points for e in EXERCISES)
-    assert good["total"] == good["max_points"] == maximum, good
-    assert all(p["reason"] == "correct" for s in good["submissions"] for p in s["parts"])
-    stub = students["stub"]
-    assert stub["total"] == 0 and stub["max_points"] == get_exercise("ex08").max_points
-    assert all(
-        p["reason"] == "not implemented yet" for s in stub["submissions"] for p in s["parts"]
-    )

@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bptt.grading import get_exercise, run_checks
-from bptt.grading.batch import DEFAULT_SEED
 from bptt.grading.selfcheck import SELF_CHECK_SEED
+
+DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISES = ("ex01", "ex02", "ex03", "ex04")

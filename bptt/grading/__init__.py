@@ -7,12 +7,12 @@ For learners, in an exercise notebook::
 
 For instructors, over a folder of submitted notebooks (flat, or one folder per student)::
 
-    python -m bptt.grading grade SUBMISSIONS --out REPORT_DIR    # or: bptt-grade grade ...
+    bptt-grade grade SUBMISSIONS --out REPORT_DIR    # or: python -m bptt_grader grade ...
 
-writes ``REPORT_DIR/grades.csv`` and ``grades.json`` (:mod:`bptt.grading.report`). Each notebook
-runs in its own time-, memory- and CPU-limited child process (:mod:`bptt.grading.sandbox`,
-:mod:`bptt.grading.runner`); scores are computed in the grader's process from plain numbers.
-Extra, private parts come from the file named by ``BPTT_PRIVATE_CHECKS``
+writes ``grades.csv``, ``grades.json`` and ``gradebook.csv``. The batch grader is its own package,
+:mod:`bptt_grader`: each notebook runs in a bubblewrap sandbox that sees only an answer-free,
+pruned copy of this package (:mod:`bptt_grader.stage`); inputs are made and scores computed in
+the grader's process. Extra, private parts come from the file named by ``BPTT_PRIVATE_CHECKS``
 (:mod:`bptt.grading.registry`).
 
 How a check works: every graded *part* (:class:`Part`) first COLLECTs (runs the learner's
@@ -36,7 +36,10 @@ Adding an exercise ``exNN`` (ex05 to ex08 follow this recipe):
    a seed (``make_inputs``), calls the functions (``collect``: return ``{name: array or str}``;
    raise :class:`WrongOutput` with a clear message for unusable results) and scores
    (``score``: compute the expected values independently, use :func:`hints.compare` for
-   specific hints, return a :class:`Verdict`). Questions come from
+   specific hints, return a :class:`Verdict`). ``collect`` must be a top-level function of the
+   module: the sandbox keeps only it and what it references; name anything else unpickling the
+   inputs needs in ``SANDBOX_NAMES``. List the library functions a part asks the learner to write
+   with ``EXERCISE.forbidding({part: (dotted names,)})``: tripwires in the batch grader. Questions come from
    :func:`questions.number_question` and :func:`questions.choice_question`. Import torch inside
    functions, not at module level, so numpy-only exercises stay light. The registry finds the
    module by its name; nothing else needs registering.

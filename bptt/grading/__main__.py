@@ -1,7 +1,7 @@
-"""``python -m bptt.grading grade SUBMISSIONS --out REPORT_DIR``: see :mod:`bptt.grading.cli`."""
+"""``python -m bptt.grading ...``: the batch grader moved to :mod:`bptt_grader` (``bptt-grade``)."""
 
 import sys
 
-from .cli import main
+from bptt_grader.cli import main
 
 sys.exit(main())

@@ -184,8 +184,9 @@ def notebook_namespace(
 ) -> tuple[dict, list[str]]:
     """Run the gradable code cells of the notebook at ``path`` in this process.
 
-    Returns the resulting namespace and the failed cells, as the batch grader's child would
-    see them; handy for testing an exercise's functions in-process.
+    Returns the resulting namespace and the failed cells; handy for testing an exercise's
+    functions in-process. (The batch grader runs every cell, check and bootstrap cells too,
+    through IPython's input transformers: :mod:`bptt_grader.child`.)
     """
     namespace = fresh_namespace()
     errors = run_cells(code_cells(read_notebook(path)), namespace, cell_time_limit=cell_time_limit)

@@ -8,8 +8,9 @@ inputs from the seed, computes the expected values independently (torch autograd
 differences, invariants), and compares: points plus a reason that names what is wrong without
 giving the answer away.
 
-The in-notebook self-check runs both steps in the learner's kernel; the batch grader runs COLLECT
-in a sandboxed child process and SCORE in its own process, on the child's plain JSON output.
+The in-notebook self-check runs both steps in the learner's kernel; the batch grader
+(:mod:`bptt_grader`) makes the inputs and SCOREs in its own process and runs only COLLECT, on
+the inputs it sends, in a sandboxed child that returns plain JSON.
 """
 
 from __future__ import annotations
@@ -109,6 +110,12 @@ class Part:
     - ``time_limit``: seconds for COLLECT.
     - ``error_hints``: ``(substring, hint)`` pairs; when the learner's code raised an error
       whose message contains ``substring``, the hint is added to the reason.
+    - ``forbidden``: library functions the part asks the learner to write themselves (tripwires
+      in the batch grader, :mod:`bptt_grader.child`).
+
+    The batch grader runs ``collect`` in a sandbox that sees only a pruned copy of the module
+    defining it (``collect`` and what it references; :mod:`bptt_grader.stage`): ``collect`` must
+    be a top-level function and must not depend on anything that gives the answer away.
     """
 
     name: str
@@ -119,6 +126,9 @@ class Part:
     score: Callable[[Any, Mapping[str, Any]], Verdict]
     time_limit: float = DEFAULT_TIME_LIMIT
     error_hints: tuple[tuple[str, str], ...] = ()
+    forbidden: tuple[str, ...] = ()
+    """Dotted names (``"torch.nn.utils.clip_grad_norm_"``) of functions this part asks the learner
+    to write: while the batch grader collects the part, calling one of them fails with a reason."""
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -140,6 +150,12 @@ class Part:
                 raise TypeError(
                     f"{field}: expected a callable, got {type_name(getattr(self, field))}"
                 )
+        if not isinstance(self.forbidden, tuple) or not all(
+            isinstance(n, str) and "." in n for n in self.forbidden
+        ):
+            raise ValueError(
+                f"forbidden: expected a tuple of dotted names like 'torch.nn.init.orthogonal_', got {self.forbidden!r}"
+            )
         if not self.time_limit > 0:
             raise ValueError(
                 f"time_limit: expected a positive number of seconds, got {self.time_limit!r}"
@@ -182,6 +198,21 @@ class Exercise:
             f"{self.id} has no part {name!r} (parts: {', '.join(p.name for p in self.parts)})"
         )
 
+    def forbidding(self, forbidden: Mapping[str, tuple[str, ...]]) -> Exercise:
+        """This exercise with ``forbidden[part name]`` as the tripwires of those parts."""
+        unknown = sorted(set(forbidden) - set(self.names_of_parts))
+        if unknown:
+            raise KeyError(f"{self.id} has no parts {unknown}")
+        parts = tuple(
+            dataclasses.replace(p, forbidden=tuple(forbidden[p.name])) if p.name in forbidden else p
+            for p in self.parts
+        )
+        return dataclasses.replace(self, parts=parts)
+
+    @property
+    def names_of_parts(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.parts)
+
     def with_parts(self, extra: tuple[Part, ...]) -> Exercise:
         """This exercise with ``extra`` parts appended (names must stay unique)."""
         return dataclasses.replace(self, parts=self.parts + tuple(extra))
@@ -206,19 +237,6 @@ class PartResult:
         }
 
 
-def _missing_names(part: Part, functions: Mapping[str, Any]) -> dict | None:
-    absent = [n for n in part.needs if n not in functions]
-    if absent:
-        listed = ", ".join(absent)
-        verb = "is" if len(absent) == 1 else "are"
-        return {"status": plain.MISSING, "message": f"{listed} {verb} not defined in the notebook"}
-    for n in part.needs:
-        if not callable(functions[n]):
-            message = f"{n} is {a_type(functions[n])}, expected a function (pass {n}, not {n}())"
-            return {"status": plain.MISSING, "message": message}
-    return None
-
-
 def collect_part(
     part: Part, functions: Mapping[str, Any], seed: int, time_limit_s: float | None = None
 ) -> dict:
@@ -226,17 +244,38 @@ def collect_part(
 
     ``time_limit_s`` overrides the part's own time limit.
     """
-    missing = _missing_names(part, functions)
-    if missing:
-        return missing
-    limit = part.time_limit if time_limit_s is None else time_limit_s
+    try:
+        inputs = part.make_inputs(seed)
+    except BaseException as error:  # noqa: BLE001 - a fault of the check, reported as such
+        return {"status": plain.ERROR, "message": f"internal error: {describe_exception(error)}"}
+    return collect_with_inputs(
+        part.name, part.needs, part.collect, inputs, functions, time_limit_s or part.time_limit
+    )
+
+
+def collect_with_inputs(
+    name: str,
+    needs: tuple[str, ...],
+    collect: Callable[[Mapping[str, Any], Any], Mapping[str, Any]],
+    inputs: Any,
+    functions: Mapping[str, Any],
+    limit: float,
+) -> dict:
+    """COLLECT on given ``inputs`` (the batch grader's child gets them from its parent)."""
+    absent = [n for n in needs if n not in functions]
+    if absent:
+        listed = ", ".join(absent)
+        verb = "is" if len(absent) == 1 else "are"
+        return {"status": plain.MISSING, "message": f"{listed} {verb} not defined in the notebook"}
+    for n in needs:
+        if not callable(functions[n]):
+            message = f"{n} is {a_type(functions[n])}, expected a function (pass {n}, not {n}())"
+            return {"status": plain.MISSING, "message": message}
     try:
         with time_limit(limit):
-            raw = part.collect(functions, part.make_inputs(seed))
+            raw = collect(functions, inputs)
             if not isinstance(raw, Mapping):
-                raise TypeError(
-                    f"collect of part {part.name} returned {type_name(raw)}, not a dict"
-                )
+                raise TypeError(f"collect of part {name} returned {type_name(raw)}, not a dict")
             values = {key: plain.to_plain(value, key) for key, value in raw.items()}
     except TimeLimitExceeded:
         message = f"did not finish within {limit:g} s (an endless loop?)"

@@ -23,8 +23,19 @@ from .hints import scalar_value
 from .parts import Part, Verdict
 
 
-def _no_inputs(seed: int) -> None:
-    return None
+def collect_answer(functions: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict:
+    """COLLECT of a question: ``{key: answer}``; a choice must be text (``inputs["letters"]``)."""
+    key, letters = inputs["key"], inputs["letters"]
+    answer = answer_of(functions, key)
+    if letters and not isinstance(answer, str):
+        raise WrongOutput(
+            f"{key} should be one of the letters {', '.join(letters)}, got {a_type(answer)}"
+        )
+    return {key: answer}
+
+
+def _question_inputs(name: str, letters: str):
+    return lambda seed: {"key": name, "letters": letters}
 
 
 def answer_of(functions: Mapping[str, Any], key: str) -> Any:
@@ -49,9 +60,6 @@ def number_question(
 ) -> Part:
     """A question answered by one number, right within ``rtol`` (relative) or ``atol``."""
 
-    def collect(functions, inputs):
-        return {name: answer_of(functions, name)}
-
     def score(inputs, values):
         got = scalar_value(values, name, name)
         expected = float(compute())
@@ -60,7 +68,7 @@ def number_question(
         tolerance = f"{rtol * 100:g}%" if rtol and not atol else f"{atol:g}"
         return Verdict.wrong(f"{name} is not right (checked to within {tolerance})")
 
-    return Part(name, points, ("answers",), _no_inputs, collect, score)
+    return Part(name, points, ("answers",), _question_inputs(name, ""), collect_answer, score)
 
 
 def choice_digest(exercise_id: str, name: str, choice: str) -> str:
@@ -90,14 +98,6 @@ def choice_question(
         raise ValueError("choice_question: give exactly one of compute= and digest=")
     letters = ", ".join(choices)
 
-    def collect(functions, inputs):
-        answer = answer_of(functions, name)
-        if not isinstance(answer, str):
-            raise WrongOutput(
-                f"{name} should be one of the letters {letters}, got {a_type(answer)}"
-            )
-        return {name: answer}
-
     def score(inputs, values):
         got = values.get(name)
         if not isinstance(got, str) or _normalise(got) not in choices or len(_normalise(got)) != 1:
@@ -112,4 +112,4 @@ def choice_question(
             else Verdict.wrong(f"{name}: {choice} is not the right choice")
         )
 
-    return Part(name, points, ("answers",), _no_inputs, collect, score)
+    return Part(name, points, ("answers",), _question_inputs(name, choices), collect_answer, score)

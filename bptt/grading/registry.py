@@ -31,6 +31,8 @@ from .parts import Exercise, Part
 PRIVATE_CHECKS_ENV = "BPTT_PRIVATE_CHECKS"
 EXERCISES_PACKAGE = "bptt.grading.exercises"
 _MODULE_NAME = re.compile(r"^(ex\d{2})_[a-z0-9_]+$")
+PRIVATE_MODULE = "bptt_private_checks"
+"""The module name a private checks file runs under (its COLLECT functions name it)."""
 FROM_ENVIRONMENT = "from-environment"
 """Default of ``private_checks``: read the path from ``BPTT_PRIVATE_CHECKS`` (if set)."""
 
@@ -77,7 +79,7 @@ def load_private_parts(path: str | os.PathLike) -> dict[str, tuple[Part, ...]]:
             f"private checks: no such file {str(path)!r} (from {PRIVATE_CHECKS_ENV} or --private-checks)"
         )
     try:
-        namespace = runpy.run_path(str(path), run_name="bptt_private_checks")
+        namespace = runpy.run_path(str(path), run_name=PRIVATE_MODULE)
     except Exception as error:
         raise ValueError(
             f"private checks {path.name} failed to load: {describe_exception(error)}"

@@ -5,9 +5,10 @@ passed, in the learner's kernel, and prints one line per part: the points and ei
 or a hint. The record goes through JSON in between, exactly as in the batch grader, so the
 self-check and the grader see the same plain data.
 
-Inside the batch grader's child process the self-check is switched off
-(:func:`enter_batch_mode`): the grader scores in its own process and a submission's check cells
-print nothing there.
+Inside the batch grader's sandbox this module is replaced by a ``check`` that does nothing
+(:mod:`bptt_grader.stage`): the grader scores in its own process, and the check cells still run,
+so helpers defined in them exist as in Jupyter. :func:`enter_batch_mode` does the same in a
+process of your own.
 """
 
 from __future__ import annotations

@@ -21,6 +21,11 @@ def rng_for(seed: int, salt: str) -> np.random.Generator:
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(salt.encode())])
 
 
+def derived_seed(seed: int, salt: str) -> int:
+    """A seed for the learner's own generators, drawn from the grader's seed (never the seed itself)."""
+    return int(rng_for(seed, salt).integers(2**32))
+
+
 def entries(result: Any, keys: tuple[str, ...], what: str) -> dict[str, Any]:
     """``{key: result[key]}`` for a learner function's dict result; WrongOutput if it is not one."""
     if not isinstance(result, Mapping):
@@ -48,6 +53,13 @@ def copied(value: Any) -> Any:
         return {k: copied(v) for k, v in value.items()}
     if isinstance(value, list):
         return [copied(v) for v in value]
+    return value
+
+
+def tensor_with_grad(value, grad, requires_grad: bool):
+    """A leaf tensor with its ``.grad`` set (how the batch grader sends such inputs)."""
+    value.requires_grad_(requires_grad)
+    value.grad = grad
     return value
 
 

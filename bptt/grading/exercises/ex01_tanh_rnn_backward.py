@@ -230,3 +230,18 @@ EXERCISE = Exercise(
         ),
     ),
 )
+
+# Library functions each part asks the learner to write: tripwires in the batch grader.
+EXERCISE = EXERCISE.forbidding(
+    {
+        "step_backward": (
+            "bptt.rnn.step_backward",
+            "bptt.rnn.backward",
+        ),
+        "backward": (
+            "bptt.rnn.backward",
+            "bptt.rnn.step_backward",
+            "bptt.rnn.loss_and_gradients",
+        ),
+    }
+)

@@ -222,3 +222,17 @@ EXERCISE = Exercise(
         ),
     ),
 )
+
+# Library functions each part asks the learner to write: tripwires in the batch grader.
+EXERCISE = EXERCISE.forbidding(
+    {
+        "grad_hidden": (
+            "bptt.linear.hidden_gradients",
+            "bptt.linear.hidden_gradients_power_sum",
+        ),
+        "gradients": (
+            "bptt.linear.gradients",
+            "bptt.linear.weight_gradients",
+        ),
+    }
+)

@@ -226,3 +226,15 @@ EXERCISE = Exercise(
         choice_question("ex03", "q3", "abc", compute=_q3_long_run),
     ),
 )
+
+# Library functions each part asks the learner to write: tripwires in the batch grader.
+EXERCISE = EXERCISE.forbidding(
+    {
+        "power_by_eig": ("numpy.linalg.matrix_power",),
+        "power_iteration": ("bptt.spectral.power_iteration",),
+        "decay_rate": (
+            "bptt.spectral.spectral_radius",
+            "bptt.spectral.vanishing_bound",
+        ),
+    }
+)

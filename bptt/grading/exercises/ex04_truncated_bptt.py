@@ -43,6 +43,7 @@ ERROR_HINTS = (
 
 
 @functools.cache
+@functools.lru_cache(maxsize=1)
 def _model_class():
     nn = torch().nn
 
@@ -51,6 +52,7 @@ def _model_class():
 
         def __init__(self, cell: str):
             super().__init__()
+            self.cell = cell
             self.rnn = (nn.LSTM if cell == "lstm" else nn.RNN)(D, H, batch_first=True)
             self.readout = nn.Linear(H, 1)
 
@@ -58,7 +60,25 @@ def _model_class():
             out, state = self.rnn(x, state)
             return self.readout(out), state
 
+        def __reduce__(self):
+            # Pickled by the batch grader for its sandbox: the same Parameter objects, so an
+            # optimizer pickled with the model still updates it.
+            return build_model, (self.cell, dict(self.named_parameters()))
+
     return SequenceModel
+
+
+def build_model(cell: str, parameters: dict):
+    """A model of :func:`_model_class` made of the given ``parameters`` (name -> Parameter)."""
+    model = _model_class()(cell).double()
+    for name, parameter in parameters.items():
+        owner, _, attribute = name.rpartition(".")
+        setattr(model.get_submodule(owner), attribute, parameter)
+    return model
+
+
+SANDBOX_NAMES = ("build_model",)
+"""Names the sandbox's pruned copy of this module keeps besides the COLLECT functions."""
 
 
 def _generator(seed: int, salt: int):
@@ -323,4 +343,13 @@ EXERCISE = Exercise(
         number_question("q2", _q2_mean_credit, rtol=1e-2),
         choice_question("ex04", "q3", "abc", compute=_q3_retain_graph),
     ),
+)
+
+# Library functions each part asks the learner to write: tripwires in the batch grader.
+EXERCISE = EXERCISE.forbidding(
+    {
+        "detach_state": ("bptt.torch.state.detach_state",),
+        "train_tbptt_rnn": ("bptt.torch.tbptt.train_tbptt",),
+        "train_tbptt_lstm": ("bptt.torch.tbptt.train_tbptt",),
+    }
 )

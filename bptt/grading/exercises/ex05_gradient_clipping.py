@@ -260,3 +260,17 @@ EXERCISE = Exercise(
         choice_question("ex05", "q3", "abc", compute=_q3_direction),
     ),
 )
+
+# Library functions each part asks the learner to write: tripwires in the batch grader.
+EXERCISE = EXERCISE.forbidding(
+    {
+        "clip_grad_norm": (
+            "torch.nn.utils.clip_grad_norm_",
+            "bptt.torch.monitor.clip_grad_norm",
+        ),
+        "clip_grad_value": (
+            "torch.nn.utils.clip_grad_value_",
+            "bptt.torch.monitor.clip_grad_value",
+        ),
+    }
+)

@@ -35,7 +35,7 @@ import numpy as np
 from ..hints import array_value, compare
 from ..parts import Exercise, Part, Verdict
 from ..questions import choice_question, number_question
-from ._support import copied, entries, grad_of, leaf, rng_for, torch
+from ._support import copied, derived_seed, entries, grad_of, leaf, rng_for, torch
 
 KEYS = ("W_hh", "h0")
 SHAPES = ((2, 6, 3), (1, 1, 2))
@@ -126,7 +126,7 @@ Z_LIMIT = 5.0
 
 
 def _xi_inputs(seed: int) -> dict:
-    return {"seed": int(seed) & 0xFFFFFFFF}
+    return {"seed": derived_seed(seed, "ex06.xi")}
 
 
 def _generator(seed: int, stream: int) -> np.random.Generator:
@@ -347,4 +347,15 @@ EXERCISE = Exercise(
         number_question("q2", _q2_variance, rtol=1e-2),
         choice_question("ex06", "q3", "abc", compute=_q3_growth),
     ),
+)
+
+# Library functions each part asks the learner to write: tripwires in the batch grader.
+EXERCISE = EXERCISE.forbidding(
+    {
+        "sample_xi": ("bptt.truncation.sample_xi",),
+        "randomized_backward": (
+            "bptt.truncation.scaled_gradient",
+            "bptt.truncation.randomized_gradients",
+        ),
+    }
 )

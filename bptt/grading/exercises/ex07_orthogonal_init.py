@@ -28,7 +28,7 @@ from ..errors import WrongOutput, a_type
 from ..hints import array_value, compare
 from ..parts import Exercise, Part, Verdict
 from ..questions import choice_question, number_question
-from ._support import grad_of, leaf, rng_for, torch
+from ._support import derived_seed, grad_of, leaf, rng_for, torch
 
 DRAWS = 400
 Z_LIMIT = 5.0
@@ -39,7 +39,7 @@ ORTHOGONAL_ATOL = 1e-10
 
 
 def _init_inputs(seed: int) -> dict:
-    return {"seed": int(seed) & 0xFFFFFFFF}
+    return {"seed": derived_seed(seed, "ex07.init")}
 
 
 def _generator(seed: int, stream: int) -> np.random.Generator:
@@ -268,4 +268,18 @@ EXERCISE = Exercise(
         choice_question("ex07", "q2", "abcd", compute=_q2_which_init),
         number_question("q3", _q3_reflections, rtol=0.0, atol=0.05),
     ),
+)
+
+# Library functions each part asks the learner to write: tripwires in the batch grader.
+EXERCISE = EXERCISE.forbidding(
+    {
+        "orthogonal_init": (
+            "torch.nn.init.orthogonal_",
+            "bptt.spectral.orthogonal",
+        ),
+        "gradient_norms": (
+            "bptt.jacobians.gradient_norms_by_distance",
+            "bptt.jacobians.gradients_from_last",
+        ),
+    }
 )

@@ -30,7 +30,7 @@ from ..errors import WrongOutput, a_type
 from ..hints import array_value, scalar_value
 from ..parts import Exercise, Part, Verdict
 from ..questions import number_question
-from ._support import rng_for, single_threaded
+from ._support import derived_seed, rng_for, single_threaded
 
 T = 40
 HELD_OUT = 1000
@@ -53,7 +53,7 @@ def _held_out(seed: int) -> dict:
     rows = np.arange(HELD_OUT)
     markers[rows, rng.integers(0, T // 2, HELD_OUT)] = 1.0
     markers[rows, rng.integers(T // 2, T, HELD_OUT)] = 1.0
-    return {"seed": int(seed) & 0xFFFFFFFF, "x": np.stack([values, markers], axis=-1)}
+    return {"seed": derived_seed(seed, "ex08.train"), "x": np.stack([values, markers], axis=-1)}
 
 
 def _collect(functions, inputs):
