@@ -489,3 +489,13 @@ def test_bad_arguments_name_the_argument():
     stateless = _NoState()
     with pytest.raises(TypeError, match=r"model: expected model\(x, state\) to return a pair"):
         train_tbptt(stateless, x, y, **{**base, "optimizer": RecordingSGD(stateless.parameters())})
+
+
+def test_loss_credit_and_credit_map_follow_the_schedule():
+    from bptt.torch import credit_map, loss_credit
+
+    assert loss_credit(10, 4, 4) == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]
+    assert loss_credit(8, 2, 5)[4:] == [3, 4, 3, 4]
+    table = credit_map(6, 3, 3)
+    assert table[4] == [False, False, False, True, True, False]
+    assert all(table[s][s] for s in range(6))

@@ -88,6 +88,26 @@ def tbptt_schedule(T: int, k1: int, k2: int, *, anchor: str = "losses") -> list[
     return updates
 
 
+def loss_credit(T: int, k1: int, k2: int, *, anchor: str = "losses") -> list[int]:
+    """Earlier steps the gradient of each loss reaches under TBPTT(k1, k2), from the schedule.
+
+    Entry s (0-based step) is max(s - window_start, 0) of the update that owns loss s: the loss
+    at position j of a chunk of TBPTT(k, k) gets j - 1 steps (equation ``tbptt-mean-credit``).
+    """
+    credit = [0] * v.integer("T", T, minimum=1)
+    for update in tbptt_schedule(T, k1, k2, anchor=anchor):
+        for s in range(update.loss_start, update.end):
+            credit[s] = max(s - update.window_start, 0)
+    return credit
+
+
+def credit_map(T: int, k1: int, k2: int, *, anchor: str = "losses") -> list[list[bool]]:
+    """(T, T) table: entry [s][j] is True when the gradient of the loss at step s reaches the
+    state at step j <= s under TBPTT(k1, k2) (0-based steps)."""
+    credit = loss_credit(T, k1, k2, anchor=anchor)
+    return [[s - credit[s] <= j <= s for j in range(T)] for s in range(T)]
+
+
 @dataclass
 class TrainHistory:
     """What :func:`train_tbptt` saw, one entry per update.
