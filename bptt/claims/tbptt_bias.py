@@ -43,7 +43,10 @@ def two_parameter_gradient(problem: InfluenceBalancing, theta, tau: int | None =
     Returns a float64 array (2,).
     """
     problem = _check_problem(problem)
-    theta = v.float_array("theta", np.asarray(theta, dtype=float), (2,))
+    theta = np.asarray(theta, dtype=float)
+    if theta.shape != (2,) or not np.all(np.isfinite(theta)):
+        raise ValueError(f"theta: expected two finite numbers (theta_1, theta_2), got shape "
+                         f"{theta.shape}")
     if tau is not None:
         tau = v.integer("tau", tau, minimum=1)
     u = problem.signs
@@ -67,7 +70,9 @@ def loop_integral(field: Field, center, half_width: float) -> float:
     Exact for an affine field (every gradient here is one), whose integral along a segment is
     its value at the midpoint times the segment. A gradient field gives 0 around every loop.
     """
-    center = v.float_array("center", np.asarray(center, dtype=float), (2,))
+    center = np.asarray(center, dtype=float)
+    if center.shape != (2,):
+        raise ValueError(f"center: expected two numbers, got shape {center.shape}")
     r = v.positive_float("half_width", half_width)
     corners = center + r * np.array([[-1, -1], [1, -1], [1, 1], [-1, 1], [-1, -1]], float)
     total = 0.0
