@@ -97,7 +97,7 @@ def test_truncated_bptt_peak_is_flat_in_T():
 
 
 def test_keeping_the_graph_across_chunks_grows_memory_every_chunk():
-    """Chapter 11's other pitfall: no detach + retain_graph keeps every chunk's graph alive."""
+    """Truncated BPTT's other pitfall: no detach + retain_graph keeps every chunk's graph alive."""
     model = _model("rnn")
     x, y = _data(20)
     live = []
@@ -181,3 +181,8 @@ def test_checkpoint_at_sqrt_T_stays_within_three_sqrt_T_steps(T):
 def test_cuda_peak_needs_a_cuda_device():
     with pytest.raises(ValueError, match="device: expected a CUDA device, got cpu"):
         cuda_peak_bytes(lambda: None, "cpu")
+
+
+def test_saved_bytes_of_a_non_callable_names_the_argument():
+    with pytest.raises(TypeError, match=r"fn: expected a callable without arguments.*got int 3"):
+        saved_bytes(3)

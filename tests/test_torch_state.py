@@ -84,7 +84,7 @@ def test_reset_rows_pass_no_gradient_and_none_restarts_everything():
 
 
 def test_forgetting_to_detach_fails_and_detach_state_fixes_it():
-    """Chapter 11's pitfall: the second chunk's backward reaches into the freed first graph."""
+    """Truncated BPTT's pitfall: the second chunk's backward reaches into the freed first graph."""
     layer = RecurrentLayer("lstm", 2, 3, device="cpu")
     x = torch.randn(2, 8, 2, generator=torch.Generator().manual_seed(0))
     state = None

@@ -51,13 +51,24 @@ def test_schedule_owns_every_loss_once_and_windows_have_k2_steps(T, k1, k2):
     assert schedule[-1].end == T
     for u in schedule:
         assert u.end - u.loss_start == min(k1, T - u.loss_start)
+        # the window never reaches further back than k2 - k1 steps before the first loss
+        assert u.window_start == max(u.end - k2, u.loss_start - max(k2 - k1, 0), 0)
+        if u.end - u.loss_start == k1:  # a full update: exactly the last k2 steps
+            assert u.end - u.window_start == min(k2, u.end)
+    for u in tbptt_schedule(T, k1, k2, anchor="end"):
         assert u.end - u.window_start == min(k2, u.end)
+    if k1 == k2:  # the chunked scheme: every window is its own chunk, the ragged one included
+        assert all(u.window_start == u.loss_start for u in schedule)
 
 
 def test_schedule_examples_and_errors():
-    assert tbptt_schedule(10, 4, 4) == [(0, 4, 0), (4, 8, 4), (8, 10, 6)]
-    assert tbptt_schedule(7, 2, 5) == [(0, 2, 0), (2, 4, 0), (4, 6, 1), (6, 7, 2)]
+    assert tbptt_schedule(10, 4, 4) == [(0, 4, 0), (4, 8, 4), (8, 10, 8)]
+    assert tbptt_schedule(10, 4, 4, anchor="end") == [(0, 4, 0), (4, 8, 4), (8, 10, 6)]
+    assert tbptt_schedule(7, 2, 5) == [(0, 2, 0), (2, 4, 0), (4, 6, 1), (6, 7, 3)]
+    assert tbptt_schedule(7, 2, 5, anchor="end") == [(0, 2, 0), (2, 4, 0), (4, 6, 1), (6, 7, 2)]
     assert tbptt_schedule(5, 9, 1) == [(0, 5, 4)]
+    with pytest.raises(ValueError, match=r"anchor: expected one of \['losses', 'end'\], got 'x'"):
+        tbptt_schedule(5, 2, 2, anchor="x")
     with pytest.raises(ValueError, match="k1: expected an integer >= 1, got 0"):
         tbptt_schedule(5, 0, 1)
     with pytest.raises(ValueError, match="k2: expected an integer >= 1, got -2"):
@@ -156,6 +167,47 @@ def test_training_with_updates_follows_the_documented_rule(T, k1, k2, cell):
     losses = _reference_training(reference, x, y, k1, k2, lr=0.3)
     assert rel(torch.tensor(history.loss), torch.tensor(losses)) <= TOL
     assert max_rel(list(ours.parameters()), list(reference.parameters())) <= TOL
+
+
+def _hand_written_chunked_loop(model, x, y, k, lr):
+    """The loop every user writes: detach, forward one chunk, backward, step; last chunk short."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    state, losses = None, []
+    for t in range(0, x.shape[1], k):
+        state = detach_state(state)
+        output, state = model(x[:, t : t + k], state)
+        loss = mse(output, y[:, t : t + k])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses, detach_state(state)
+
+
+@pytest.mark.parametrize(("T", "k"), [(24, 5), (13, 4), (7, 3), (10, 5)])
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_k1_equal_k2_is_exactly_the_hand_written_chunked_loop(T, k, cell):
+    ours, reference = _model(cell, seed=2), _model(cell, seed=2)
+    x, y = _stream(2, T, seed=4)
+    history = train_tbptt(ours, x, y, k1=k, k2=k, loss_fn=mse, progress=False,
+                          optimizer=torch.optim.SGD(ours.parameters(), lr=0.3))
+    losses, state = _hand_written_chunked_loop(reference, x, y, k, lr=0.3)
+    assert history.loss == losses  # bit for bit: the same operations in the same order
+    for a, b in zip(ours.parameters(), reference.parameters()):
+        assert torch.equal(a, b)
+    final = history.final_state if isinstance(state, tuple) else (history.final_state,)
+    for a, b in zip(final, state if isinstance(state, tuple) else (state,)):
+        assert torch.equal(a, b)
+
+
+def test_anchor_end_reaches_into_the_previous_chunk_and_differs():
+    """The other scheme, kept by name: on T = 24, k = 5 its last window re-runs step 20."""
+    ours, reference = _model("rnn", seed=2), _model("rnn", seed=2)
+    x, y = _stream(2, 24, seed=4)
+    train_tbptt(ours, x, y, k1=5, k2=5, loss_fn=mse, progress=False, anchor="end",
+                optimizer=torch.optim.SGD(ours.parameters(), lr=0.3))
+    _hand_written_chunked_loop(reference, x, y, 5, lr=0.3)
+    assert max_rel(list(ours.parameters()), list(reference.parameters())) > 1e-4
 
 
 def test_k1_equal_k2_equal_T_is_full_bptt():
@@ -293,7 +345,8 @@ def test_hidden_gradient_norms_per_window_step():
         track_hidden=True,
         progress=False,
     )
-    assert [len(n) for n in chunked.hidden_grad_norms] == [3, 3, 3]  # windows 1-3, 5-7, 7-9
+    # windows 2-4, 6-8 and the short last update's own steps 9-10 (it never reaches back)
+    assert [len(n) for n in chunked.hidden_grad_norms] == [3, 3, 2]
     assert all(bool((n > 0).all()) for n in chunked.hidden_grad_norms)
     assert model.rnn.recorder is None
     model.rnn.fused = True
@@ -436,3 +489,13 @@ def test_bad_arguments_name_the_argument():
     stateless = _NoState()
     with pytest.raises(TypeError, match=r"model: expected model\(x, state\) to return a pair"):
         train_tbptt(stateless, x, y, **{**base, "optimizer": RecordingSGD(stateless.parameters())})
+
+
+def test_loss_credit_and_credit_map_follow_the_schedule():
+    from bptt.torch import credit_map, loss_credit
+
+    assert loss_credit(10, 4, 4) == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]
+    assert loss_credit(8, 2, 5)[4:] == [3, 4, 3, 4]
+    table = credit_map(6, 3, 3)
+    assert table[4] == [False, False, False, True, True, False]
+    assert all(table[s][s] for s in range(6))

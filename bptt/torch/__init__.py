@@ -45,7 +45,15 @@ from .monitor import (
 from .progress import progress_bar, progress_enabled
 from .regularize import gradient_norm_penalty
 from .state import detach_state, map_state, reset_state
-from .tbptt import TrainHistory, Update, evaluate_stream, tbptt_schedule, train_tbptt
+from .tbptt import (
+    TrainHistory,
+    Update,
+    credit_map,
+    evaluate_stream,
+    loss_credit,
+    tbptt_schedule,
+    train_tbptt,
+)
 
 __all__ = [
     "CAPSTONE_CHUNK",
@@ -92,6 +100,8 @@ __all__ = [
     "saved_bytes",
     "scalar_loss",
     "tbptt_schedule",
+    "loss_credit",
+    "credit_map",
     "to_tensors",
     "token_cross_entropy",
     "train_tbptt",

@@ -1,4 +1,5 @@
-"""Checkpointed BPTT: sqrt(T) memory for about one extra forward pass (chapter 14).
+"""Checkpointed BPTT: sqrt(T) memory for one recomputed forward pass ("The cost of BPTT",
+equation `checkpoint-memory`).
 
 The sequence of T steps is cut into segments of s steps. The forward pass keeps only the
 state entering each segment; the backward pass recomputes one segment at a time (with

@@ -1,4 +1,5 @@
-"""How much memory backpropagation keeps: saved-for-backward bytes and the CUDA peak (ch. 14).
+"""How much memory backpropagation keeps: saved-for-backward bytes and the CUDA peak ("The cost
+of BPTT").
 
 Autograd keeps, for every operation of the forward pass, the tensors its backward needs
 (inputs of a matmul, outputs of a tanh, ...). :class:`SavedTensorTracker` watches them with
@@ -114,7 +115,14 @@ def saved_bytes(fn: Callable[[], object], *, exclude: Iterable = ()) -> int:
 
     For a forward pass alone this is what the graph keeps for its backward; for a whole
     training step (forward + backward, or many TBPTT updates) it is the high-water mark.
+    ``fn`` must be a callable without arguments (``TypeError`` otherwise): wrap a call with
+    arguments in a ``lambda`` or ``functools.partial``.
     """
+    if not callable(fn):
+        raise TypeError(
+            f"fn: expected a callable without arguments, e.g. lambda: loss.backward(), "
+            f"got {type(fn).__name__} {fn!r}"
+        )
     with SavedTensorTracker(exclude) as tracker:
         fn()
     return tracker.peak_bytes

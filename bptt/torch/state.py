@@ -1,11 +1,11 @@
-"""Hidden state handling between chunks and batches (chapter 11).
+"""Hidden state handling between chunks and batches ("Truncated BPTT").
 
 A recurrent *state* is ``None`` (start from zeros), a tensor ``h`` of shape (B, H) (tanh RNN,
 GRU), an ``(h, c)`` pair of (B, H) tensors (LSTM), or any nesting of tuples and lists of those
 (a stack of layers). Rows of every tensor are the B parallel streams.
 
 * ``detach_state`` cuts the graph: the values carry over to the next chunk, the gradient
-  path does not (truncated BPTT, chapter 11). Forgetting it either fails with "Trying to
+  path does not (truncated BPTT, in "Truncated BPTT"). Forgetting it either fails with "Trying to
   backward through the graph a second time" or keeps every earlier chunk's graph alive.
 * ``reset_state`` zeroes the streams where an independent sequence starts, so no
   information (and no gradient) leaks from one sequence into the next.

@@ -1,4 +1,5 @@
-"""Truncated backpropagation through time, TBPTT(k1, k2) (chapters 11 and 12).
+"""Truncated backpropagation through time, TBPTT(k1, k2) ("Truncated BPTT" and "TBPTT(k1, k2)
+and the bias of truncation", equation ``tbptt-update``).
 
 Definition (Williams and Peng, 1990), for a stream x_1..x_T with targets y_1..y_T, a
 model h_t = f_theta(h_{t-1}, x_t), o_t = g_theta(h_t) and an initial state h_0:
@@ -6,18 +7,31 @@ model h_t = f_theta(h_{t-1}, x_t), o_t = g_theta(h_t) and an initial state h_0:
 * there are N = ceil(T / k1) updates, at the times t_n = min(n * k1, T), t_0 = 0;
 * update n owns the losses of steps t_{n-1}+1 .. t_n:
   L_n = loss_fn(o[t_{n-1}+1 .. t_n], y[t_{n-1}+1 .. t_n]);
-* its gradient is dL_n/dtheta with every h_tau and o_tau for tau <= w_n = max(t_n - k2, 0)
-  held constant (stop-gradient): backpropagation runs through the k2 steps w_n+1 .. t_n
-  and the state h_{w_n} entering that window is detached. If k2 < k1 the losses of steps
-  t_{n-1}+1 .. w_n are reported but send no gradient at all; if k2 > k1 the window reaches
-  k2 - k1 steps back into the previous update's steps to give its losses more credit;
+* its gradient is dL_n/dtheta with every h_s and o_s for s <= w_n held constant
+  (stop-gradient): backpropagation runs through the steps w_n+1 .. t_n and the state
+  h_{w_n} entering that window is detached. The window start is (``anchor="losses"``, the
+  default)
+
+      w_n = max(t_n - k2, t_{n-1} - max(k2 - k1, 0), 0),
+
+  the last k2 steps up to t_n, but never more than k2 - k1 steps before the update's first
+  loss. A full update (t_n - t_{n-1} = k1) gets exactly the k2 steps t_n - k2 + 1 .. t_n; a
+  short last update (T not a multiple of k1) gets the same reach-back as the others, so
+  with k1 = k2 = k its window is its own ragged chunk, as in the chunked loop everyone
+  writes. ``anchor="end"`` always takes w_n = max(t_n - k2, 0): then the short last update
+  of TBPTT(k, k) reaches back into the previous chunk and re-runs those steps with the new
+  parameters. If k2 < k1 the losses of steps t_{n-1}+1 .. w_n are reported but send no
+  gradient at all; if k2 > k1 the window reaches k2 - k1 steps back into the previous
+  update's steps to give its losses more credit;
 * the forward pass of update n runs with the current parameters theta_n from the state at
   time a_n = min(w_n, t_{n-1}) that the forward pass of update n-1 computed (h_0 for
   a_n = 0), then theta_{n+1} = optimizer step with g_n (after clipping, if asked).
 
 So the loss at step s gets credit for the s - w_n steps w_n+1..s (none if s <= w_n).
-k1 = k2 = k is the common chunked scheme (k = 35 in word language models): the loss at
-position j of a chunk is backpropagated through j steps only. k1 = k2 = T is full BPTT.
+k1 = k2 = k is the common chunked scheme (k = 35 in word language models), exactly the loop
+``for chunk: state = detach(state); out, state = model(chunk, state); loss.backward();
+step()`` including a shorter last chunk: the loss at position j of a chunk is
+backpropagated through j steps only. k1 = k2 = T is full BPTT.
 """
 
 from __future__ import annotations
@@ -48,18 +62,50 @@ class Update(NamedTuple):
     window_start: int
 
 
-def tbptt_schedule(T: int, k1: int, k2: int) -> list[Update]:
+ANCHORS = ("losses", "end")
+
+
+def tbptt_schedule(T: int, k1: int, k2: int, *, anchor: str = "losses") -> list[Update]:
     """The updates of TBPTT(k1, k2) over T steps (see the module docstring).
 
-    Update n (1-based) has ``end`` = min(n k1, T), ``loss_start`` = the previous end, and
-    ``window_start`` = max(end - k2, 0). k1, k2 >= 1 (``ValueError`` otherwise); k1 > T is
+    Update n (1-based) has ``end`` = min(n k1, T) and ``loss_start`` = the previous end.
+    ``window_start`` is max(end - k2, loss_start - max(k2 - k1, 0), 0) with
+    ``anchor="losses"`` (the default: TBPTT(k, k) is the chunked loop, ragged last chunk
+    included) and max(end - k2, 0) with ``anchor="end"`` (the last k2 steps, always); the two
+    differ only in a short last update. k1, k2 >= 1 (``ValueError`` otherwise); k1 > T is
     allowed and means a single update.
     """
     v.integer("T", T, minimum=1)
     v.integer("k1", k1, minimum=1)
     v.integer("k2", k2, minimum=1)
+    anchor = v.choice("anchor", anchor, ANCHORS)
+    reach = max(k2 - k1, 0)
     ends = list(range(k1, T, k1)) + [T]
-    return [Update(start, end, max(end - k2, 0)) for start, end in zip([0] + ends, ends)]
+    updates = []
+    for start, end in zip([0] + ends, ends):
+        window = max(end - k2, 0) if anchor == "end" else max(end - k2, start - reach, 0)
+        updates.append(Update(start, end, window))
+    return updates
+
+
+def loss_credit(T: int, k1: int, k2: int, *, anchor: str = "losses") -> list[int]:
+    """Earlier steps the gradient of each loss reaches under TBPTT(k1, k2), from the schedule.
+
+    Entry s (0-based step) is max(s - window_start, 0) of the update that owns loss s: the loss
+    at position j of a chunk of TBPTT(k, k) gets j - 1 steps (equation ``tbptt-mean-credit``).
+    """
+    credit = [0] * v.integer("T", T, minimum=1)
+    for update in tbptt_schedule(T, k1, k2, anchor=anchor):
+        for s in range(update.loss_start, update.end):
+            credit[s] = max(s - update.window_start, 0)
+    return credit
+
+
+def credit_map(T: int, k1: int, k2: int, *, anchor: str = "losses") -> list[list[bool]]:
+    """(T, T) table: entry [s][j] is True when the gradient of the loss at step s reaches the
+    state at step j <= s under TBPTT(k1, k2) (0-based steps)."""
+    credit = loss_credit(T, k1, k2, anchor=anchor)
+    return [[s - credit[s] <= j <= s for j in range(T)] for s in range(T)]
 
 
 @dataclass
@@ -182,6 +228,7 @@ def train_tbptt(
     state=None,
     track_hidden: bool = False,
     progress: bool = True,
+    anchor: str = "losses",
 ) -> TrainHistory:
     """Train ``model`` on one long stream with TBPTT(k1, k2); see the module docstring.
 
@@ -193,13 +240,17 @@ def train_tbptt(
         k1: steps between updates (>= 1).  k2: steps backpropagated per update (>= 1).
         optimizer: steps the parameters once per update.
         loss_fn: ``loss_fn(output_chunk, y_chunk) -> scalar tensor`` (e.g. a mean).
-        clip_norm: rescale g to norm ``clip_norm`` when ||g|| exceeds it (chapter 8).
+        clip_norm: rescale g to norm ``clip_norm`` when ||g|| exceeds it (Gradient clipping).
         clip_value: clamp each gradient entry into [-clip_value, clip_value] (applied before
             norm clipping when both are given).
         state: the state entering step 1 (``None``: zeros); it is detached.
         track_hidden: record ||dL_n/dh_t|| per window step (needs the model's single
             ``RecurrentLayer`` in the explicit form, ``fused=False``).
         progress: show a ``tqdm.auto`` bar (also off when ``BPTT_PROGRESS=0``).
+        anchor: ``"losses"`` (default; TBPTT(k, k) equals the hand-written chunked loop, a
+            ragged last chunk included) or ``"end"`` (every window is the last k2 steps,
+            so a short last update reaches back into the previous chunk); see
+            :func:`tbptt_schedule`.
 
     Returns:
         :class:`TrainHistory`; ``history.final_state`` continues the stream.
@@ -210,7 +261,7 @@ def train_tbptt(
     _check_training_args(model, optimizer, loss_fn, clip_norm, clip_value)
     batch, T = check_stream(x, y)
     _check_device(model, x)
-    schedule = tbptt_schedule(T, k1, k2)
+    schedule = tbptt_schedule(T, k1, k2, anchor=anchor)
     named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     history = TrainHistory(param_grad_norms={name: [] for name, _ in named})
     state_at = {0: detach_state(state)}
