@@ -129,7 +129,8 @@ class PopulationRun:
     loss (S, U): training MSE of each update; grad_norm (S, U): global norm before clipping;
     group_norms: {group: (S, U)} per-parameter-group norms before clipping; clipped (S, U)
     bool; saturation (S, U): fraction of |h_t| entries above :data:`SATURATION_LEVEL` in the
-    update's forward pass; diverged_at (S,): the 1-based update whose loss or gradient was
+    update's forward pass; readout_curvature (S, U): the largest eigenvalue of the loss's
+    Hessian in the read-out (:func:`readout_curvature`); diverged_at (S,): the 1-based update whose loss or gradient was
     NaN/Inf (that member is frozen from then on), 0 if never; test_mse (S,): MSE on the fixed
     test set after training (inf for a diverged member); eval_updates (E,) and eval_mse (S, E):
     test MSE every ``eval_every`` updates; seeds, lr, clip_norm: the settings (S,) each.
@@ -143,6 +144,7 @@ class PopulationRun:
     group_norms: dict[str, np.ndarray]
     clipped: np.ndarray
     saturation: np.ndarray
+    readout_curvature: np.ndarray
     diverged_at: np.ndarray
     test_mse: np.ndarray
     eval_updates: np.ndarray
@@ -152,9 +154,28 @@ class PopulationRun:
         """Member s's traces as a dict of 1-D arrays (its updates up to a divergence)."""
         n = int(self.diverged_at[s]) or self.loss.shape[1]
         trace = {"loss": self.loss[s, :n], "grad_norm": self.grad_norm[s, :n],
-                 "clipped": self.clipped[s, :n], "saturation": self.saturation[s, :n]}
+                 "clipped": self.clipped[s, :n], "saturation": self.saturation[s, :n],
+                 "readout_curvature": self.readout_curvature[s, :n]}
         trace.update({g: self.group_norms[g][s, :n] for g in GROUPS})
         return trace
+
+
+def readout_curvature(h_T: torch.Tensor) -> np.ndarray:
+    """lambda_max of the Hessian of the last-step MSE in the read-out (W_hy, b_y), per member.
+
+    ``h_T`` (S, B, H) the last hidden states. With h~ = (h_T, 1) the MSE is quadratic in the
+    read-out, with Hessian (2/B) sum_b h~_b h~_b^T; an SGD step on the read-out alone is
+    stable only while lr * lambda_max < 2. Saturated units (|h| = 1) make lambda_max about
+    2 (H + 1). Returns (S,) float64 (NaN for a member whose states are not finite).
+    """
+    h = h_T.detach().double()
+    h = torch.cat([h, h.new_ones(*h.shape[:2], 1)], dim=2)
+    gram = 2.0 * h.transpose(1, 2) @ h / h.shape[1]
+    finite = torch.isfinite(gram).flatten(1).all(dim=1)
+    values = torch.full((h.shape[0],), float("nan"), dtype=torch.float64)
+    if finite.any():
+        values[finite] = torch.linalg.eigvalsh(gram[finite])[:, -1]
+    return values.numpy()
 
 
 def _adding_batches(rngs, B: int, T: int, dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -198,6 +219,7 @@ def train_adding(seeds, *, T: int, H: int, B: int, updates: int, lr, clip_norm=m
     groups = {g: np.full((S, U), np.nan) for g in GROUPS}
     clipped = np.zeros((S, U), dtype=bool)
     saturation = np.full((S, U), np.nan)
+    curvature = np.full((S, U), np.nan)
     diverged_at = np.zeros(S, dtype=int)
     alive = np.ones(S, dtype=bool)
     eval_updates, eval_mse = [], []
@@ -228,6 +250,7 @@ def train_adding(seeds, *, T: int, H: int, B: int, updates: int, lr, clip_norm=m
         for g in GROUPS:
             groups[g][:, u] = norms[g]
         saturation[:, u] = saturation_fraction(h, SATURATION_LEVEL, dim=(1, 2, 3)).numpy()
+        curvature[:, u] = readout_curvature(h[:, :, -1])
         fire = alive & (g_norm > kappa)
         clipped[:, u] = fire
         scale = np.where(fire, kappa / np.where(fire, g_norm, 1.0), 1.0) * alive
@@ -242,7 +265,8 @@ def train_adding(seeds, *, T: int, H: int, B: int, updates: int, lr, clip_norm=m
 
     return PopulationRun(
         seeds=population.seeds, lr=lr, clip_norm=kappa, loss=loss, grad_norm=total,
-        group_norms=groups, clipped=clipped, saturation=saturation, diverged_at=diverged_at,
+        group_norms=groups, clipped=clipped, saturation=saturation,
+        readout_curvature=curvature, diverged_at=diverged_at,
         test_mse=test_mse(), eval_updates=np.array(eval_updates, dtype=int),
         eval_mse=np.array(eval_mse).T if eval_mse else np.zeros((S, 0)),
     )
