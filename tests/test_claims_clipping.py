@@ -156,10 +156,18 @@ def test_recurrent_spike_fails_on_the_readout_instability():
     # gain 2.5, lr 0.1: the units saturate, dL/dW_hh -> 0, the read-out gradient explodes
     run = pop.train_adding(range(5), T=20, H=16, B=16, updates=80, lr=0.1, gain=2.5)
     for s in range(5):
-        grad, groups, sat = _trace(run, s)
         assert run.diverged_at[s] > 0 or run.loss[s, -1] > 1e3  # it blew up
-        assert sat[-1] > 0.99  # and the units are saturated
-        assert not claims.recurrent_spike(grad, groups, sat, max_saturation=0.75).holds
+        assert run.member(s)["saturation"][-1] > 0.99  # and the units are saturated
+    result = claims.explosions_start_in_recurrence(_trace(run, s) for s in range(5))
+    assert not result.holds and result.fraction <= 0.2
+
+
+def test_explosions_start_in_recurrence_on_the_chapter_setting():
+    # eta = 0.2, T = 10, H = 16 (the chapter's runs): the first spike of most diverged runs
+    run = pop.train_adding(range(10), T=10, H=16, B=32, updates=60, lr=0.2)
+    diverged = [s for s in range(10) if run.diverged_at[s]]
+    assert len(diverged) >= 3
+    assert claims.explosions_start_in_recurrence(_trace(run, s) for s in diverged).holds
 
 
 @pytest.mark.negative_control

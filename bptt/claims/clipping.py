@@ -172,3 +172,25 @@ def wall_steepens(slopes, *, min_growth: float = 100.0) -> SteepensResult:
     min_growth = v.positive_float("min_growth", min_growth)
     growth = float(s[-1] / s[0]) if s[0] > 0 else float("inf")
     return SteepensResult(bool(np.all(np.diff(s) > 0) and growth >= min_growth), growth)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecurrentRunsResult:
+    holds: bool
+    fraction: float
+    results: tuple
+
+
+def explosions_start_in_recurrence(runs, *, majority: float = 0.5, max_saturation: float = 0.6,
+                                   **spike_options) -> RecurrentRunsResult:
+    """The chapter's claim over several runs: in more than ``majority`` of ``runs`` (each a
+    ``(grad_norm, group_norms, saturation)`` triple, e.g. the runs that diverged) the first
+    spike is recurrent and unsaturated (:func:`recurrent_spike` with ``max_saturation``)."""
+    runs = list(runs)
+    if not runs:
+        raise ValueError("runs: expected at least one (grad_norm, group_norms, saturation) triple")
+    majority = v.probability("majority", majority)
+    results = tuple(recurrent_spike(*run, max_saturation=max_saturation, **spike_options)
+                    for run in runs)
+    fraction = float(np.mean([r.holds for r in results]))
+    return RecurrentRunsResult(fraction > majority, fraction, results)
