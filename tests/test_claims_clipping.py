@@ -12,8 +12,8 @@ import torch
 
 from bptt import spectral, tasks
 from bptt.claims import clipping as claims
-from bptt.torch import population as pop
 from bptt.torch import clip_grad_norm, saturation_fraction
+from bptt.torch import population as pop
 
 BASELINE = tasks.ADDING_BASELINE_MSE
 
@@ -28,8 +28,10 @@ def _hand_run(seed, *, T, H, B, lr, kappa, updates):
     W_hh = spectral.orthogonal(H, rng=rng)
     W_xh = rng.uniform(-bound, bound, (H, 2))
     W_hy = rng.uniform(-bound, bound, (1, H))
-    params = [torch.tensor(a, dtype=torch.float64, requires_grad=True)
-              for a in (W_xh, W_hh, np.zeros(H), W_hy, np.zeros(1))]
+    params = [
+        torch.tensor(a, dtype=torch.float64, requires_grad=True)
+        for a in (W_xh, W_hh, np.zeros(H), W_hy, np.zeros(1))
+    ]
     data = np.random.default_rng([seed, 1])
     norms = []
     for _ in range(updates):
@@ -50,7 +52,7 @@ def _hand_run(seed, *, T, H, B, lr, kappa, updates):
 
 
 def test_population_member_is_the_single_network_run():
-    kw = dict(T=6, H=5, B=4, updates=6)
+    kw = {"T": 6, "H": 5, "B": 4, "updates": 6}
     run = pop.train_adding([3, 5], lr=0.5, clip_norm=0.3, dtype=torch.float64, **kw)
     for s, seed in enumerate([3, 5]):
         _, norms = _hand_run(seed, lr=0.5, kappa=0.3, **kw)
@@ -61,7 +63,7 @@ def test_population_member_is_the_single_network_run():
 
 
 def test_population_member_does_not_depend_on_the_others():
-    kw = dict(T=5, H=4, B=3, updates=5, lr=0.3)
+    kw = {"T": 5, "H": 4, "B": 3, "updates": 5, "lr": 0.3}
     alone = pop.train_adding([7], **kw)
     together = pop.train_adding([1, 7, 2], **kw)
     np.testing.assert_allclose(together.loss[1], alone.loss[0], rtol=1e-5)
@@ -69,8 +71,9 @@ def test_population_member_does_not_depend_on_the_others():
 
 def test_population_freezes_a_diverged_member():
     # the read-out step-size instability: gain 2.5 and lr 0.1 at T = 20 diverges (float32)
-    run = pop.train_adding([0, 0], T=20, H=16, B=16, updates=80, lr=0.1,
-                           clip_norm=[math.inf, 1.0], gain=2.5)
+    run = pop.train_adding(
+        [0, 0], T=20, H=16, B=16, updates=80, lr=0.1, clip_norm=[math.inf, 1.0], gain=2.5
+    )
     assert run.diverged_at[0] > 0 and run.diverged_at[1] == 0
     assert math.isinf(run.test_mse[0]) and math.isfinite(run.test_mse[1])
     assert len(run.member(0)["loss"]) == run.diverged_at[0]
@@ -101,8 +104,9 @@ def test_saturation_fraction():
 
 
 def test_clipping_learns_holds_for_networks_well_below_the_baseline():
-    result = claims.clipping_learns([0.03, 0.05, 0.08, 0.02, 0.2], BASELINE, factor=0.75,
-                                    majority=0.8)
+    result = claims.clipping_learns(
+        [0.03, 0.05, 0.08, 0.02, 0.2], BASELINE, factor=0.75, majority=0.8
+    )
     assert result.holds and result.table.count == 4 and result.table.rate == 0.8
 
 
@@ -119,8 +123,7 @@ def test_clipping_learns_fails_for_a_predictor_no_better_than_the_baseline():
 @pytest.mark.negative_control
 def test_clipping_learns_fails_for_clipped_runs_that_only_stay_finite():
     # gain 2.5, lr 0.1, clipped at 1: no run diverges, and none learns
-    run = pop.train_adding(range(5), T=20, H=16, B=16, updates=80, lr=0.1, clip_norm=1.0,
-                           gain=2.5)
+    run = pop.train_adding(range(5), T=20, H=16, B=16, updates=80, lr=0.1, clip_norm=1.0, gain=2.5)
     assert (run.diverged_at == 0).all()
     assert not claims.clipping_learns(run.test_mse, BASELINE, factor=0.75).holds
 

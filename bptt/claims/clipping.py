@@ -26,7 +26,9 @@ from bptt import _validate as v
 def _vector(name: str, values) -> np.ndarray:
     array = np.asarray(values, dtype=float)
     if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"{name}: expected a non-empty 1-D sequence of numbers, got shape {array.shape}")
+        raise ValueError(
+            f"{name}: expected a non-empty 1-D sequence of numbers, got shape {array.shape}"
+        )
     if np.isnan(array).any():
         raise ValueError(f"{name}: expected numbers (inf allowed, NaN not), got {array.tolist()}")
     return array
@@ -65,10 +67,13 @@ def success_table(test_mse, baseline: float, *, factor: float = 0.5) -> SuccessT
     baseline = v.positive_float("baseline", baseline)
     factor = v.positive_float("factor", factor)
     if factor > 1:
-        raise ValueError(f"factor: expected a number in (0, 1] (a margin below the baseline), got {factor}")
+        raise ValueError(
+            f"factor: expected a number in (0, 1] (a margin below the baseline), got {factor}"
+        )
     threshold = factor * baseline
-    return SuccessTable(tuple(mse.tolist()), baseline, factor, threshold,
-                        tuple(bool(m < threshold) for m in mse))
+    return SuccessTable(
+        tuple(mse.tolist()), baseline, factor, threshold, tuple(bool(m < threshold) for m in mse)
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,8 +83,9 @@ class LearnsResult:
     majority: float
 
 
-def clipping_learns(test_mse, baseline: float, *, factor: float = 0.5,
-                    majority: float = 0.8) -> LearnsResult:
+def clipping_learns(
+    test_mse, baseline: float, *, factor: float = 0.5, majority: float = 0.8
+) -> LearnsResult:
     """The claim "the clipped network learns": at least ``majority`` of the seeds beat
     ``factor * baseline`` (see :func:`success_table`)."""
     table = success_table(test_mse, baseline, factor=factor)
@@ -103,8 +109,9 @@ class Spike:
     saturation: float
 
 
-def first_spike(grad_norm, group_norms: dict, saturation, *, factor: float = 10.0,
-                reference: int = 10) -> Spike | None:
+def first_spike(
+    grad_norm, group_norms: dict, saturation, *, factor: float = 10.0, reference: int = 10
+) -> Spike | None:
     """The first spike of one run (None if the norm never exceeds ``factor`` x its early median).
 
     ``grad_norm`` (U,) global norms before clipping; ``group_norms`` {group: (U,)} norms of
@@ -126,7 +133,9 @@ def first_spike(grad_norm, group_norms: dict, saturation, *, factor: float = 10.
         return None
     u = int(above[0])
     total = float(sum(norms[u] ** 2 for norms in groups.values()))
-    shares = {name: float(norms[u] ** 2 / total) if total > 0 else 0.0 for name, norms in groups.items()}
+    shares = {
+        name: float(norms[u] ** 2 / total) if total > 0 else 0.0 for name, norms in groups.items()
+    }
     return Spike(u + 1, float(g[u] / base), shares, float(sat[u]))
 
 
@@ -138,9 +147,17 @@ class RecurrentSpikeResult:
     max_saturation: float
 
 
-def recurrent_spike(grad_norm, group_norms: dict, saturation, *, group: str = "recurrent",
-                    factor: float = 10.0, reference: int = 10, min_share: float = 0.5,
-                    max_saturation: float = 0.5) -> RecurrentSpikeResult:
+def recurrent_spike(
+    grad_norm,
+    group_norms: dict,
+    saturation,
+    *,
+    group: str = "recurrent",
+    factor: float = 10.0,
+    reference: int = 10,
+    min_share: float = 0.5,
+    max_saturation: float = 0.5,
+) -> RecurrentSpikeResult:
     """The claim "the explosion starts in the recurrent gradient": the run has a first spike
     (:func:`first_spike`), ``group`` carries more than ``min_share`` of its ||g||^2, and at
     most ``max_saturation`` of the hidden units are saturated there."""
@@ -149,8 +166,9 @@ def recurrent_spike(grad_norm, group_norms: dict, saturation, *, group: str = "r
         raise ValueError(f"group: expected one of {sorted(group_norms)}, got {group!r}")
     min_share = v.probability("min_share", min_share)
     max_saturation = v.probability("max_saturation", max_saturation)
-    holds = (spike is not None and spike.shares[group] > min_share
-             and spike.saturation <= max_saturation)
+    holds = (
+        spike is not None and spike.shares[group] > min_share and spike.saturation <= max_saturation
+    )
     return RecurrentSpikeResult(bool(holds), spike, min_share, max_saturation)
 
 
@@ -181,8 +199,9 @@ class RecurrentRunsResult:
     results: tuple
 
 
-def explosions_start_in_recurrence(runs, *, majority: float = 0.5, max_saturation: float = 0.6,
-                                   **spike_options) -> RecurrentRunsResult:
+def explosions_start_in_recurrence(
+    runs, *, majority: float = 0.5, max_saturation: float = 0.6, **spike_options
+) -> RecurrentRunsResult:
     """The chapter's claim over several runs: in more than ``majority`` of ``runs`` (each a
     ``(grad_norm, group_norms, saturation)`` triple, e.g. the runs that diverged) the first
     spike is recurrent and unsaturated (:func:`recurrent_spike` with ``max_saturation``)."""
@@ -190,7 +209,8 @@ def explosions_start_in_recurrence(runs, *, majority: float = 0.5, max_saturatio
     if not runs:
         raise ValueError("runs: expected at least one (grad_norm, group_norms, saturation) triple")
     majority = v.probability("majority", majority)
-    results = tuple(recurrent_spike(*run, max_saturation=max_saturation, **spike_options)
-                    for run in runs)
+    results = tuple(
+        recurrent_spike(*run, max_saturation=max_saturation, **spike_options) for run in runs
+    )
     fraction = float(np.mean([r.holds for r in results]))
     return RecurrentRunsResult(fraction > majority, fraction, results)

@@ -32,8 +32,10 @@ def geometric_decay(distances, values, *, max_factor: float = 0.9) -> DecayResul
     d = np.asarray(distances, dtype=float)
     y = np.asarray(values, dtype=float)
     if d.ndim != 1 or d.shape != y.shape or d.size < 2:
-        raise ValueError(f"distances, values: expected two (N,) arrays with N >= 2, got "
-                         f"shapes {d.shape} and {y.shape}")
+        raise ValueError(
+            f"distances, values: expected two (N,) arrays with N >= 2, got "
+            f"shapes {d.shape} and {y.shape}"
+        )
     if np.any(np.diff(d) <= 0):
         raise ValueError(f"distances: expected strictly increasing values, got {d.tolist()}")
     if np.any(~(y > 0)) or not np.all(np.isfinite(y)):
@@ -50,13 +52,16 @@ class TransientResult:
     peak_power: int
 
 
-def transient_growth(power_norms, rho: float, sigma: float, *, min_peak: float = 10.0,
-                     rtol: float = 1e-9) -> TransientResult:
+def transient_growth(
+    power_norms, rho: float, sigma: float, *, min_peak: float = 10.0, rtol: float = 1e-9
+) -> TransientResult:
     """``power_norms[k] = ||W^k||_2`` for k = 0..K: does rho^k <= ||W^k|| <= sigma^k hold at
     every k (within ``rtol``), with a peak above ``min_peak`` and a lower last value?"""
     norms = np.asarray(power_norms, dtype=float)
     if norms.ndim != 1 or norms.size < 2:
-        raise ValueError(f"power_norms: expected a (K+1,) array with K >= 1, got shape {norms.shape}")
+        raise ValueError(
+            f"power_norms: expected a (K+1,) array with K >= 1, got shape {norms.shape}"
+        )
     rho = v.positive_float("rho", rho)
     sigma = v.positive_float("sigma", sigma)
     k = np.arange(norms.size)

@@ -46,12 +46,15 @@ def _per_member(name: str, value, size: int, *, allow_inf: bool = False) -> np.n
     if array.ndim == 0:
         array = np.full(size, float(array))
     if array.shape != (size,):
-        raise ValueError(f"{name}: expected a number or a sequence of {size} numbers, "
-                         f"got shape {array.shape}")
+        raise ValueError(
+            f"{name}: expected a number or a sequence of {size} numbers, got shape {array.shape}"
+        )
     bad = ~(array > 0) | (np.isinf(array) & (not allow_inf)) | np.isnan(array)
     if bad.any():
-        raise ValueError(f"{name}: expected positive {'numbers or inf' if allow_inf else 'finite numbers'}, "
-                         f"got {array.tolist()}")
+        raise ValueError(
+            f"{name}: expected positive {'numbers or inf' if allow_inf else 'finite numbers'}, "
+            f"got {array.tolist()}"
+        )
     return array
 
 
@@ -65,8 +68,16 @@ class RNNPopulation:
     ``numpy.random.default_rng(seeds[s])``.
     """
 
-    def __init__(self, seeds, *, D: int, H: int, Q: int = 1, gain: float = 1.0,
-                 dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        seeds,
+        *,
+        D: int,
+        H: int,
+        Q: int = 1,
+        gain: float = 1.0,
+        dtype: torch.dtype = torch.float32,
+    ):
         seeds = [v.integer("seeds[i]", s, minimum=0) for s in seeds]
         if not seeds:
             raise ValueError("seeds: expected at least one seed, got none")
@@ -98,8 +109,10 @@ class RNNPopulation:
         """x (S, B, T, D) -> (o (S, B, Q) from the last state, h (S, B, T, H))."""
         p = self.params
         if x.dim() != 4 or x.shape[0] != self.size or x.shape[3] != self.D:
-            raise ValueError(f"x: expected shape (S, B, T, D) with S = {self.size}, "
-                             f"D = {self.D}, got {tuple(x.shape)}")
+            raise ValueError(
+                f"x: expected shape (S, B, T, D) with S = {self.size}, "
+                f"D = {self.D}, got {tuple(x.shape)}"
+            )
         x_proj = torch.einsum("sbtd,shd->sbth", x, p["W_xh"]) + p["b"][:, None, None, :]
         h = x.new_zeros(x.shape[0], x.shape[1], self.H)
         W_hh_T = p["W_hh"].transpose(1, 2)
@@ -118,8 +131,12 @@ class RNNPopulation:
             squares = sum(p[n].grad.detach().double().flatten(1).pow(2).sum(1) for n in names)
             return squares.sqrt().numpy()
 
-        return {"recurrent": norm("W_hh"), "input": norm("W_xh"), "bias": norm("b"),
-                "readout": norm("W_hy", "b_y")}
+        return {
+            "recurrent": norm("W_hh"),
+            "input": norm("W_xh"),
+            "bias": norm("b"),
+            "readout": norm("W_hy", "b_y"),
+        }
 
 
 @dataclasses.dataclass
@@ -153,9 +170,13 @@ class PopulationRun:
     def member(self, s: int) -> dict:
         """Member s's traces as a dict of 1-D arrays (its updates up to a divergence)."""
         n = int(self.diverged_at[s]) or self.loss.shape[1]
-        trace = {"loss": self.loss[s, :n], "grad_norm": self.grad_norm[s, :n],
-                 "clipped": self.clipped[s, :n], "saturation": self.saturation[s, :n],
-                 "readout_curvature": self.readout_curvature[s, :n]}
+        trace = {
+            "loss": self.loss[s, :n],
+            "grad_norm": self.grad_norm[s, :n],
+            "clipped": self.clipped[s, :n],
+            "saturation": self.saturation[s, :n],
+            "readout_curvature": self.readout_curvature[s, :n],
+        }
         trace.update({g: self.group_norms[g][s, :n] for g in GROUPS})
         return trace
 
@@ -183,9 +204,21 @@ def _adding_batches(rngs, B: int, T: int, dtype) -> tuple[torch.Tensor, torch.Te
     return torch.tensor(np.stack(xs), dtype=dtype), torch.tensor(np.stack(ys), dtype=dtype)
 
 
-def train_adding(seeds, *, T: int, H: int, B: int, updates: int, lr, clip_norm=math.inf,
-                 gain: float = 1.0, test_size: int = 500, test_seed: int = 10_000,
-                 eval_every: int = 0, dtype: torch.dtype = torch.float32) -> PopulationRun:
+def train_adding(
+    seeds,
+    *,
+    T: int,
+    H: int,
+    B: int,
+    updates: int,
+    lr,
+    clip_norm=math.inf,
+    gain: float = 1.0,
+    test_size: int = 500,
+    test_seed: int = 10_000,
+    eval_every: int = 0,
+    dtype: torch.dtype = torch.float32,
+) -> PopulationRun:
     """Train one tanh RNN per seed on the adding problem of length T with SGD.
 
     Parameters
@@ -264,9 +297,17 @@ def train_adding(seeds, *, T: int, H: int, B: int, updates: int, lr, clip_norm=m
             eval_mse.append(test_mse())
 
     return PopulationRun(
-        seeds=population.seeds, lr=lr, clip_norm=kappa, loss=loss, grad_norm=total,
-        group_norms=groups, clipped=clipped, saturation=saturation,
-        readout_curvature=curvature, diverged_at=diverged_at,
-        test_mse=test_mse(), eval_updates=np.array(eval_updates, dtype=int),
+        seeds=population.seeds,
+        lr=lr,
+        clip_norm=kappa,
+        loss=loss,
+        grad_norm=total,
+        group_norms=groups,
+        clipped=clipped,
+        saturation=saturation,
+        readout_curvature=curvature,
+        diverged_at=diverged_at,
+        test_mse=test_mse(),
+        eval_updates=np.array(eval_updates, dtype=int),
         eval_mse=np.array(eval_mse).T if eval_mse else np.zeros((S, 0)),
     )
