@@ -1,12 +1,13 @@
 """Spectra of recurrent weight matrices: what the powers of W_hh do to a gradient.
 
-Chapter 7 shows that dL/dh_t contains the powers (W_hh^T)^(T-i), so the eigenvalues of W_hh
-decide whether those terms vanish or explode; power iteration makes the dominant eigenvector
-visible (its error shrinks like |lambda_2/lambda_1|^k). Chapter 6 states the sufficient
-condition for vanishing gradients: ||J_t|| <= gamma sigma_max(W_hh) with gamma the bound on
-the activation's derivative (1 for tanh, 1/4 for the logistic sigmoid), so
-sigma_max(W_hh) < 1/gamma makes dL/dh_k shrink geometrically with T - k. Chapter 10 uses the
-orthogonal initialisation.
+"Eigenvalues and the power of W" shows that dL/dh_t contains the powers (W_hh^T)^(T-i), so
+the eigenvalues of W_hh decide whether those terms vanish or explode; power iteration makes
+the dominant eigenvector visible (its error shrinks like |lambda_2/lambda_1|^k, eq.
+`eigen-angle-rate`). "Vanishing and exploding gradients" states the sufficient condition for
+vanishing gradients: ||J_t|| <= gamma sigma_max(W_hh) with gamma the bound on the
+activation's derivative (1 for tanh, 1/4 for the logistic sigmoid), so sigma_max(W_hh) <
+1/gamma makes dL/dh_k shrink geometrically with T - k (eq. `vanishing-bound`). "Other stabilizers"
+uses the orthogonal initialisation.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def power_iteration(
     rng: np.random.Generator | int | None = None,
     v0: np.ndarray | None = None,
 ) -> PowerIteration:
-    """v_{k+1} = M v_k / ||M v_k||, with the estimate lambda_k = v_k^T M v_k (chapter 7).
+    """v_{k+1} = M v_k / ||M v_k||, with the estimate lambda_k = v_k^T M v_k
+    (Eigenvalues and the power of W, eq. `eigen-power-iteration`).
 
     M (n, n) real; start from ``v0`` (n,) or, when it is None, from a standard normal vector
     drawn from ``rng`` (a Generator or seed; one of the two is required). Converges to the
@@ -124,7 +126,8 @@ def scale_to_spectral_norm(M: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def orthogonal(n: int, *, rng: np.random.Generator | int, gain: float = 1.0) -> np.ndarray:
-    """A random orthogonal (n, n) matrix times ``gain``, uniform over O(n) (chapter 10).
+    """A random orthogonal (n, n) matrix times ``gain``, uniform over O(n)
+    (Other stabilizers).
 
     QR of a standard normal matrix with the signs of R's diagonal moved into Q, so every
     singular value and every eigenvalue modulus equals ``gain``.
@@ -136,7 +139,8 @@ def orthogonal(n: int, *, rng: np.random.Generator | int, gain: float = 1.0) -> 
 
 
 def vanishing_bound(W_hh: np.ndarray, activation: str = "tanh") -> float:
-    """gamma sigma_max(W_hh): a bound on ||J_t|| for every t (chapter 6).
+    """gamma sigma_max(W_hh): a bound on ||J_t|| for every t
+    (Vanishing and exploding gradients, eq. `vanishing-bound`).
 
     Below 1 it proves that ||dL/dh_k|| <= (gamma sigma_max)^(T-k) ||dL/dh_T|| shrinks
     geometrically (a sufficient condition for vanishing gradients; above 1 nothing follows).

@@ -97,7 +97,7 @@ def test_check_finite_messages():
 
 
 def test_recorded_hidden_gradients_follow_the_bptt_recursion():
-    """dL/dh_t = dl_t/dh_t + (dL/dh_{t+1} * (1 - h_{t+1}^2)) W_hh  (chapter 4's recursion)."""
+    """dL/dh_t = dl_t/dh_t + (dL/dh_{t+1} * (1 - h_{t+1}^2)) W_hh  (the backward recursion of BPTT in numpy)."""
     model = SequenceRegressor(2, 4, 3, readout="all", fused=False, seed=3, dtype=F64, device="cpu")
     x, y = randn(2, 6, 2, seed=1), randn(2, 6, 3, seed=2)
     with record_hidden(model) as record:

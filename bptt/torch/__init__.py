@@ -41,6 +41,7 @@ from .monitor import (
     clip_grad_value,
     grad_norms,
     record_hidden,
+    saturation_fraction,
 )
 from .progress import progress_bar, progress_enabled
 from .regularize import gradient_norm_penalty
@@ -97,6 +98,7 @@ __all__ = [
     "reset_state",
     "resolve_device",
     "rnn_step",
+    "saturation_fraction",
     "saved_bytes",
     "scalar_loss",
     "tbptt_schedule",

@@ -1,11 +1,16 @@
-"""Watching gradients while training: norms, clipping, dL/dh_t, and divergence (chapter 8).
+"""Watching gradients while training: norms, clipping, dL/dh_t, and divergence
+(Exploding gradients and clipping).
 
 * :func:`grad_norms` - the global norm ||g|| = sqrt(sum_p ||g_p||^2) and one norm per
   parameter, read once per update;
-* :func:`clip_grad_norm` - g <- g * min(1, tau / ||g||) (chapter 8), reporting if it fired;
+* :func:`clip_grad_norm` - g <- g * min(1, kappa / ||g||) (eq. `clipping-rescale`), reporting
+  if it fired;
 * :func:`clip_grad_value` - g <- clamp(g, -v, v) elementwise, reporting how many entries moved;
 * :func:`record_hidden` - keep h_1..h_T of the explicit recurrent loop so that dL/dh_t can be
-  read after ``backward()`` (chapters 6, 9, 10);
+  read after ``backward()`` (Vanishing and exploding gradients, Gated architectures,
+  Stabilizers);
+* :func:`saturation_fraction` - the fraction of hidden units with |h| above a level (0.999),
+  whose slope 1 - h^2 passes almost no gradient back;
 * :func:`check_finite` - stop with a :class:`NonFiniteError` that says which update went
   wrong and what to try, instead of training on NaNs.
 """
@@ -40,6 +45,23 @@ def grad_norms(named_parameters: Iterable[tuple[str, nn.Parameter]]) -> tuple[fl
     return math.sqrt(sum(v * v for v in per_param.values())), per_param
 
 
+def saturation_fraction(h: torch.Tensor, level: float = 0.999, dim=None) -> torch.Tensor:
+    """Fraction of the entries of ``h`` with |h| > ``level`` (saturated tanh units).
+
+    ``h`` any shape, e.g. (B, T, H); ``level`` in (0, 1); ``dim`` the dimensions to average
+    over (None: all, giving a 0-d tensor). A saturated unit has tanh' = 1 - h^2 < 1 - level^2,
+    so it passes (almost) no gradient back (Vanishing and exploding gradients, eq.
+    `vanishing-saturation`).
+    """
+    if not isinstance(h, torch.Tensor):
+        raise TypeError(f"h: expected a tensor of hidden states, got {type(h).__name__}")
+    level = v.positive_float("level", level)
+    if level >= 1:
+        raise ValueError(f"level: expected a number in (0, 1), got {level}")
+    saturated = (h.detach().abs() > level).double()
+    return saturated.mean() if dim is None else saturated.mean(dim=dim)
+
+
 def _grads(parameters: Iterable[nn.Parameter]) -> list[torch.Tensor]:
     return [p.grad for p in parameters if p.grad is not None]
 
@@ -47,7 +69,9 @@ def _grads(parameters: Iterable[nn.Parameter]) -> list[torch.Tensor]:
 def clip_grad_norm(
     parameters: Iterable[nn.Parameter], max_norm: float, total_norm: float | None = None
 ) -> bool:
-    """Rescale the gradients in place, g <- g * min(1, max_norm / ||g||); True if it fired.
+    """Rescale the gradients in place, g <- g * min(1, kappa / ||g||); True if it fired.
+
+    ``max_norm`` is the threshold kappa of eq. `clipping-rescale`.
 
     ``total_norm`` may pass an already computed ||g|| (saves one pass over the gradients).
     Unlike ``torch.nn.utils.clip_grad_norm_`` no 1e-6 is added to the denominator, so the
