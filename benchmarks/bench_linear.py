@@ -1,6 +1,6 @@
 """The linear RNN's dL/dh_t: the backward recursion against the explicit sum of powers.
 
-Chapter 3's caching argument, measured: the recursion dL/dh_t = W_hh^T dL/dh_{t+1} +
+The caching argument of "Closed-form gradients of a linear RNN", measured: the recursion dL/dh_t = W_hh^T dL/dh_{t+1} +
 W_hy^T dL/do_t reuses dL/dh_{t+1} and costs O(B T H^2); the closed form
 sum_{i=t}^{T} (W_hh^T)^{T-i} W_hy^T dL/do_{T+t-i} evaluated term by term costs
 O(T H^3 + B T^2 H^2). The fitted log-log slopes against T should approach 1 and 2.

@@ -1,4 +1,4 @@
-"""RTRL against BPTT, time per step, as the hidden size n grows (chapter 14).
+"""RTRL against BPTT, time per step, as the hidden size n grows ("The cost of BPTT").
 
 BPTT's step costs O(B n^2) (plus O(B n D) for the input) and RTRL's O(B n^4): it carries
 dh_t/dtheta, an n x (n^2 + n D + 2 n) matrix, and multiplies it by W_hh every step. Both

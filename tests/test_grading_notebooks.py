@@ -116,7 +116,7 @@ def test_exercise_and_solution_link_to_each_other(solution):
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
 def test_a_chapter_links_to_the_exercise(solution):
-    link = f"../exercises/{solution.name}"
+    link = f"../exercises/{solution.stem}"  # a Markdown link to the .ipynb or a {doc} link
     linking = [
         chapter.stem
         for chapter in sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))

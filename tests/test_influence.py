@@ -1,4 +1,4 @@
-"""bptt.influence: the influence-balancing RNN of chapter 12 against autograd, finite
+"""bptt.influence: the influence-balancing RNN of the chapter "TBPTT(k1, k2) and the bias of truncation" against autograd, finite
 differences and its closed form; gradient descent; input validation."""
 
 from __future__ import annotations

@@ -8,11 +8,11 @@ The practice chapters (8-16) train with this subpackage. One module per job:
 * :mod:`.contract` - the calling conventions (streams, ``model(x, state)``, scalar losses);
 * :mod:`.tbptt` - TBPTT(k1, k2) training and stream evaluation;
 * :mod:`.monitor` - gradient norms, clipping, dL/dh_t, divergence errors;
-* :mod:`.regularize` - the gradient-norm regulariser Omega of Pascanu et al. (chapter 10);
+* :mod:`.regularize` - the gradient-norm regulariser Omega of Pascanu et al. ("Other stabilizers");
 * :mod:`.memory` - saved-for-backward bytes and the CUDA peak;
 * :mod:`.checkpoint` - checkpointed BPTT (sqrt(T) memory, same gradient);
 * :mod:`.data` - tensors from :mod:`bptt.tasks`, batchify, chunks;
-* :mod:`.capstone` - the two training configurations of the capstone (chapter 16);
+* :mod:`.capstone` - the two training configurations of the capstone ("Capstone: a character-level language model");
 * :mod:`.progress` - ``tqdm.auto`` bars that ``BPTT_PROGRESS=0`` silences.
 """
 
@@ -80,6 +80,7 @@ __all__ = [
     "checkpointed_loss",
     "clip_grad_norm",
     "clip_grad_value",
+    "credit_map",
     "cuda_peak_bytes",
     "default_device",
     "detach_state",
@@ -89,6 +90,7 @@ __all__ = [
     "gru_step",
     "init_linear_",
     "iter_chunks",
+    "loss_credit",
     "lstm_step",
     "map_state",
     "next_token_pairs",
@@ -102,8 +104,6 @@ __all__ = [
     "saved_bytes",
     "scalar_loss",
     "tbptt_schedule",
-    "loss_credit",
-    "credit_map",
     "to_tensors",
     "token_cross_entropy",
     "train_tbptt",

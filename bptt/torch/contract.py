@@ -74,7 +74,7 @@ def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
     """Mean cross-entropy of batch-first logits (B, T, V) against ids (B, T).
 
     Targets equal to ``bptt.tasks.IGNORE_INDEX`` (-100) are left out of the mean, as in
-    ``torch.nn.functional.cross_entropy``; exp of the result is the perplexity (chapter 16).
+    ``torch.nn.functional.cross_entropy``; exp of the result is the perplexity ("Capstone: a character-level language model").
     """
     if logits.dim() != 3 or tuple(targets.shape) != tuple(logits.shape[:2]):
         raise ValueError(

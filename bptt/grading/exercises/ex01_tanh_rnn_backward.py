@@ -1,4 +1,4 @@
-"""Checks of exercise 1: BPTT for a tanh RNN in numpy (chapter 4).
+"""Checks of exercise 1: BPTT for a tanh RNN in numpy ("BPTT from scratch in numpy").
 
 The model, batch first: a_t = x_t W_xh^T + h_{t-1} W_hh^T + b, h_t = tanh(a_t), with x_t (B, D),
 h_t (B, H), W_xh (H, D), W_hh (H, H), b (H,). The learner writes

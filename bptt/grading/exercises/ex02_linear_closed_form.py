@@ -1,4 +1,4 @@
-"""Checks of exercise 2: closed-form gradients of a linear RNN (chapter 3).
+"""Checks of exercise 2: closed-form gradients of a linear RNN ("Closed-form gradients of a linear RNN").
 
 The model, batch first, h_0 = 0: h_t = W_xh x_t + W_hh h_{t-1}, o_t = W_hy h_t, with x (B, T, D),
 h (B, T, H), o (B, T, Q), W_xh (H, D), W_hh (H, H), W_hy (Q, H), and the loss

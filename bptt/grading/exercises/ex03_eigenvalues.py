@@ -1,4 +1,4 @@
-"""Checks of exercise 3: eigenvalues, powers of a matrix, and the decay of gradients (chapter 7).
+"""Checks of exercise 3: eigenvalues, powers of a matrix, and the decay of gradients ("Eigenvalues and the power of W").
 
 The learner writes
 

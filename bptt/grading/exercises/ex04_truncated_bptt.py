@@ -1,4 +1,4 @@
-"""Checks of exercise 4: truncated BPTT in torch (chapter 11).
+"""Checks of exercise 4: truncated BPTT in torch ("Truncated BPTT").
 
 The learner writes
 

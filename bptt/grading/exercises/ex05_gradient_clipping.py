@@ -1,4 +1,4 @@
-"""Checks of exercise 5: gradient clipping written by hand (chapter 8).
+"""Checks of exercise 5: gradient clipping written by hand ("Exploding gradients and clipping").
 
 The learner writes, for an iterable of torch parameters (possibly a generator such as
 ``model.parameters()``, which can be walked only once; parameters whose ``.grad`` is None are

@@ -1,4 +1,4 @@
-"""Checks of exercise 6: the randomized-truncation estimator (chapter 13).
+"""Checks of exercise 6: the randomized-truncation estimator ("Randomized truncation").
 
 The model is the linear RNN h_t = x_t W_xh^T + h_{t-1} W_hh^T, batch first: h0 (B, H), the
 states h = (h_1, ..., h_T) as (B, T, H), W_hh (H, H), and dh (B, T, H), the gradient reaching

@@ -1,4 +1,4 @@
-"""Checks of exercise 7: orthogonal initialisation and its effect on gradient flow (chapter 10).
+"""Checks of exercise 7: orthogonal initialisation and its effect on gradient flow ("Other stabilizers").
 
 The learner writes
 

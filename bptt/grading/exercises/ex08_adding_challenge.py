@@ -1,4 +1,4 @@
-"""Checks of exercise 8: a training challenge on the adding problem (chapter 9).
+"""Checks of exercise 8: a training challenge on the adding problem ("Gated architectures").
 
 The adding problem of length T = 40: x (N, T, 2), the first channel uniform on [0, 1], the
 second marking one step in each half; the target is the sum of the two marked values. Always
