@@ -212,11 +212,11 @@ class OnlineInfluenceBalancing:
         """(n, n): (I + N) / 2, N the upper shift."""
         return 0.5 * (np.eye(self.n_units) + np.eye(self.n_units, k=1))
 
-    def path_sensitivities(self, K: int) -> np.ndarray:
-        """c_k = (A^k u)_1 for k = 0..K-1, shape (K,): do_t/dtheta along paths of length k."""
-        K = v.integer("K", K, minimum=1)
-        out, vec = np.empty(K), self.signs.copy()
-        for k in range(K):
+    def path_sensitivities(self, tau: int) -> np.ndarray:
+        """c_k = (A^k u)_1 for k = 0..tau-1, shape (tau,): do_t/dtheta along paths of length k."""
+        tau = v.integer("tau", tau, minimum=1)
+        out, vec = np.empty(tau), self.signs.copy()
+        for k in range(tau):
             out[k] = vec[0]
             vec = self.A @ vec
         return out
@@ -229,32 +229,33 @@ class OnlineInfluenceBalancing:
         """theta* = y / true sensitivity: the theta whose fixed point puts o at the target."""
         return self.target / self.true_sensitivity()
 
-    def window_sensitivity(self, K: int) -> float:
-        """sum_{k < K} c_k: the sensitivity a K-step backward window credits to each loss."""
-        return float(self.path_sensitivities(K).sum())
+    def window_sensitivity(self, tau: int) -> float:
+        """sum_{k < tau} c_k: the sensitivity a tau-step backward window credits to each loss."""
+        return float(self.path_sensitivities(tau).sum())
 
-    def chunked_sensitivity(self, K: int) -> float:
-        """sum_{j=1}^K sum_{k < j} c_k: what TBPTT(K, K) credits to a chunk of K losses (the
+    def chunked_sensitivity(self, tau: int) -> float:
+        """sum_{j=1}^tau sum_{k < j} c_k: what TBPTT(tau, tau) credits to a chunk of tau losses (the
         loss at position j of a chunk is backpropagated j steps, to the chunk start)."""
-        return float(np.cumsum(self.path_sensitivities(K)).sum())
+        return float(np.cumsum(self.path_sensitivities(tau)).sum())
 
-    def first_right(self, kind: str = "window", *, max_K: int = 1000) -> int:
-        """The smallest K whose ``"window"`` or ``"chunked"`` sensitivity has the sign of the
+    def first_right(self, kind: str = "window", *, max_tau: int = 1000) -> int:
+        """The smallest tau whose ``"window"`` or ``"chunked"`` sensitivity has the sign of the
         true one (at the fixed point every loss has the same o - y, so this is the sign of the
-        truncated gradient). Raises ValueError if no K <= ``max_K`` has it."""
+        truncated gradient). Raises ValueError if no tau <= ``max_tau`` has it."""
         kind = v.choice("kind", kind, ("window", "chunked"))
-        max_K = v.integer("max_K", max_K, minimum=1)
-        windows = np.cumsum(self.path_sensitivities(max_K))
+        max_tau = v.integer("max_tau", max_tau, minimum=1)
+        windows = np.cumsum(self.path_sensitivities(max_tau))
         values = windows if kind == "window" else np.cumsum(windows)
         right = np.flatnonzero(np.sign(values) == np.sign(self.true_sensitivity()))
         if right.size == 0:
-            raise ValueError(f"max_K: no K <= {max_K} has the right sign; raise max_K")
+            raise ValueError(f"max_tau: no tau <= {max_tau} has the right sign; raise max_tau")
         return int(right[0] + 1)
 
 
 class OnlineRun(NamedTuple):
     """Online training of theta: ``theta`` (records, seeds) every ``every`` steps (first row
-    the start), ``backward_steps`` per time step (the cost, in steps through A)."""
+    the start), ``backward_steps``: multiplications by A per time step beyond the forward one
+    (the cost; RTRL and UORO carry one vector forward, as theta is a single number here)."""
 
     theta: np.ndarray
     every: int
@@ -262,15 +263,15 @@ class OnlineRun(NamedTuple):
 
 
 def online_train(problem: OnlineInfluenceBalancing, method: str, *, lr: float, steps: int,
-                 seeds: int = 1, K: int | None = None, theta0: float = 0.0, rng=None,
+                 seeds: int = 1, tau: int | None = None, theta0: float = 0.0, rng=None,
                  every: int = 100, max_length: int = 4000) -> OnlineRun:
-    """Online gradient descent on theta, updated at every step (``chunked``: every K steps),
+    """Online gradient descent on theta, updated at every step (``chunked``: every tau steps),
     with the state never reset, for ``seeds`` independent runs at once.
 
     ``method``: ``"rtrl"`` the exact online gradient (S_t = A S_{t-1} + u), ``"window"`` a
-    K-step backward window per loss, ``"chunked"`` TBPTT(K, K), ``"uoro"`` the UORO estimate
+    tau-step backward window per loss, ``"chunked"`` TBPTT(tau, tau), ``"uoro"`` the UORO estimate
     (:func:`bptt.uoro.uoro_step`), ``"randomized"`` a random truncation length L per loss with
-    P(L > k) = pi^k, pi = 1 - 1/K (expected length K, the window's cost), each path term
+    P(L > k) = pi^k, pi = 1 - 1/tau (expected length tau, the window's cost), each path term
     reweighted by pi^-k so the estimate is unbiased. Deterministic methods give identical seeds.
     """
     from bptt import uoro
@@ -283,7 +284,7 @@ def online_train(problem: OnlineInfluenceBalancing, method: str, *, lr: float, s
     seeds = v.integer("seeds", seeds, minimum=1)
     every = v.integer("every", every, minimum=1)
     if method in ("window", "chunked", "randomized"):
-        K = v.integer("K", K, minimum=1)
+        tau = v.integer("tau", tau, minimum=1)
     rng = v.generator("rng", 0 if rng is None else rng)
     A, u, y, n = problem.A, problem.signs, problem.target, problem.n_units
     s = np.zeros((seeds, n))
@@ -291,14 +292,14 @@ def online_train(problem: OnlineInfluenceBalancing, method: str, *, lr: float, s
     S = np.zeros((seeds, n))  # RTRL sensitivity ds/dtheta
     s_tilde, theta_tilde = np.zeros((seeds, n)), np.zeros((seeds, 1))
     chunk_g = np.zeros(seeds)
-    cost = {"rtrl": float(n), "uoro": 1.0, "window": float(K or 0), "chunked": 1.0,
-            "randomized": float(K or 0)}[method]
+    cost = {"rtrl": 1.0, "uoro": 1.0, "window": float(tau or 0), "chunked": 1.0,
+            "randomized": float(tau or 0)}[method]
     if method == "window":
-        window = problem.window_sensitivity(K)
+        window = problem.window_sensitivity(tau)
     if method == "chunked":
-        windows = np.cumsum(problem.path_sensitivities(K))
+        windows = np.cumsum(problem.path_sensitivities(tau))
     if method == "randomized":
-        pi = 1.0 - 1.0 / K
+        pi = 1.0 - 1.0 / tau
         c = problem.path_sensitivities(max_length)
         weighted = np.concatenate([[0.0], np.cumsum(c / pi ** np.arange(max_length))])
     records = [theta.copy()]
@@ -312,8 +313,8 @@ def online_train(problem: OnlineInfluenceBalancing, method: str, *, lr: float, s
             elif method == "window":
                 theta = theta - lr * err * window
             elif method == "chunked":
-                chunk_g += err * windows[t % K]
-                if t % K == K - 1:
+                chunk_g += err * windows[t % tau]
+                if t % tau == tau - 1:
                     theta, chunk_g = theta - lr * chunk_g, np.zeros(seeds)
             elif method == "uoro":
                 nu = 2.0 * rng.integers(0, 2, size=(seeds, n)) - 1.0

@@ -51,7 +51,7 @@ def test_converges_and_diverges_fail_on_the_other_method():
     p = influence.OnlineInfluenceBalancing()
     star = p.optimum()
     good = influence.online_train(p, "rtrl", lr=1e-5, steps=12000).theta[-1]
-    bad = influence.online_train(p, "window", K=10, lr=1e-5, steps=12000).theta[-1]
+    bad = influence.online_train(p, "window", tau=10, lr=1e-5, steps=12000).theta[-1]
     assert claims.converges(good, star).holds and claims.diverges(bad, star).holds
     assert not claims.converges(bad, star).holds
     assert not claims.diverges(good, star).holds

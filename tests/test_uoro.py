@@ -58,7 +58,7 @@ def test_online_influence_balancing_numbers():
 def test_online_train_rtrl_converges_and_short_window_diverges():
     p = influence.OnlineInfluenceBalancing()
     good = influence.online_train(p, "rtrl", lr=1e-5, steps=12000)
-    bad = influence.online_train(p, "window", K=10, lr=1e-5, steps=12000)
+    bad = influence.online_train(p, "window", tau=10, lr=1e-5, steps=12000)
     assert abs(good.theta[-1, 0] - p.optimum()) < abs(good.theta[0, 0] - p.optimum())
     assert abs(bad.theta[-1, 0]) > 10 * abs(p.optimum())
     with pytest.raises(ValueError, match="method"):

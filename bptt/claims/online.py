@@ -45,7 +45,7 @@ def unbiased(estimates: np.ndarray, exact: np.ndarray, sizes, *, band=(0.2, 5.0)
     holds = all(low <= s <= high for s in scores)
     margin = min(min(s - low, high - s) for s in scores)
     return Verdict(holds, float(margin), "N ||mean - exact||^2 / tr(Cov) = " +
-                   ", ".join(f"{s:.2f} (N = {n})" for n, s in zip(sizes, scores)) +
+                   ", ".join(f"{s:.3g} (N = {n})" for n, s in zip(sizes, scores)) +
                    f"; band {band}")
 
 
