@@ -55,3 +55,10 @@ def headline(forward: int, steps: int, slots: int, *, backward_cost: float = 2.0
     return Verdict(holds, float(1.0 + extra_time + tol - ratio),
                    f"memory saved {saved:.1%} (claim {memory_saved:.0%}); time ratio {ratio:.4f} "
                    f"(claim <= {1 + extra_time:.4f} + {tol:g})")
+
+
+def memory_fraction_below(measured: int, full: int, bound: float) -> Verdict:
+    """A schedule holds at most ``bound`` of full BPTT's memory (bytes, measured)."""
+    fraction = measured / full
+    return Verdict(fraction <= bound, bound - fraction,
+                   f"{measured} of {full} bytes = {fraction:.1%} (claim <= {bound:.0%})")
