@@ -29,7 +29,8 @@ full BPTT (bitwise: the backward steps run in the same order with the same arith
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 

@@ -13,7 +13,7 @@ from bptt import checkpoint_dp as dp
 from bptt import rnn
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _brute(t, m, model):
     # every plan, by plain recursion over all splits (no table): the least forward count
     if t == 0:

@@ -11,7 +11,7 @@ from bptt.claims import online as claims
 
 @pytest.mark.negative_control
 def test_leading_power_excludes_the_neighbours():
-    count = lambda H: rtrl.operation_counts(H, 3)["rtrl_time"]  # noqa: E731
+    count = lambda H: rtrl.operation_counts(H, 3)["rtrl_time"]
     assert claims.leading_power(count, 4).holds
     assert not claims.leading_power(count, 3).holds
     assert not claims.leading_power(lambda H: rtrl.operation_counts(H, 3)["bptt_time"], 4).holds

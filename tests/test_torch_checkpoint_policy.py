@@ -6,8 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from bptt import checkpoint_dp as dp  # noqa: E402
-from bptt.torch import checkpoint_policy  # noqa: E402
+from bptt import checkpoint_dp as dp
+from bptt.torch import checkpoint_policy
 
 
 @pytest.mark.parametrize("steps,slots", [(1, 1), (7, 1), (30, 2), (30, 5), (64, 64)])
