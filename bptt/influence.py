@@ -169,3 +169,161 @@ def gradient_descent(problem: InfluenceBalancing, theta0: float, *, lr: float, u
         thetas.append(theta)
         losses.append(loss)
     return Trajectory(np.array(thetas), np.array(losses))
+
+
+ONLINE_METHODS = ("rtrl", "window", "chunked", "uoro", "randomized")
+
+
+@dataclasses.dataclass(frozen=True)
+class OnlineInfluenceBalancing:
+    """Influence balancing as in the UORO paper (Tallec and Ollivier): a linear system whose
+    state is carried online, never reset (Learning online without unrolling).
+
+    s_t = A s_{t-1} + theta u,   A = (I + N) / 2  (N: ones on the superdiagonal),
+    o_t = s_t[1],   l_t = 1/2 (o_t - y)^2,
+
+    with u = +1 on the first ``n_positive`` units and -1 on the others. Unit 1 hears unit i
+    after i - 1 steps or more, so the positive units act on the output through short paths and
+    the negative ones through long paths. The sensitivity of o_t to theta along paths of
+    length k is c_k = (A^k u)_1; the full (stationary) sensitivity is the sum over all k,
+    ((I - A)^{-1} u)_1 = 2 sum_i u_i.
+    """
+
+    n_units: int = 23
+    n_positive: int = 10
+    target: float = 1.0
+
+    def __post_init__(self) -> None:
+        n = v.integer("n_units", self.n_units, minimum=2)
+        p = v.integer("n_positive", self.n_positive, minimum=0)
+        if p > n:
+            raise ValueError(f"n_positive: expected an integer in [0, n_units] = [0, {n}], got {p}")
+        v.real("target", self.target)
+
+    @property
+    def signs(self) -> np.ndarray:
+        """u (n,): +1 for the first ``n_positive`` units, -1 for the others."""
+        u = -np.ones(self.n_units)
+        u[: self.n_positive] = 1.0
+        return u
+
+    @property
+    def A(self) -> np.ndarray:
+        """(n, n): (I + N) / 2, N the upper shift."""
+        return 0.5 * (np.eye(self.n_units) + np.eye(self.n_units, k=1))
+
+    def path_sensitivities(self, tau: int) -> np.ndarray:
+        """c_k = (A^k u)_1 for k = 0..tau-1, shape (tau,): do_t/dtheta along paths of length k."""
+        tau = v.integer("tau", tau, minimum=1)
+        out, vec = np.empty(tau), self.signs.copy()
+        for k in range(tau):
+            out[k] = vec[0]
+            vec = self.A @ vec
+        return out
+
+    def true_sensitivity(self) -> float:
+        """do/dtheta at the fixed point, ((I - A)^{-1} u)_1: what full BPTT sees online."""
+        return float(np.linalg.solve(np.eye(self.n_units) - self.A, self.signs)[0])
+
+    def optimum(self) -> float:
+        """theta* = y / true sensitivity: the theta whose fixed point puts o at the target."""
+        return self.target / self.true_sensitivity()
+
+    def window_sensitivity(self, tau: int) -> float:
+        """sum_{k < tau} c_k: the sensitivity a tau-step backward window credits to each loss."""
+        return float(self.path_sensitivities(tau).sum())
+
+    def chunked_sensitivity(self, tau: int) -> float:
+        """sum_{j=1}^tau sum_{k < j} c_k: what TBPTT(tau, tau) credits to a chunk of tau losses (the
+        loss at position j of a chunk is backpropagated j steps, to the chunk start)."""
+        return float(np.cumsum(self.path_sensitivities(tau)).sum())
+
+    def first_right(self, kind: str = "window", *, max_tau: int = 1000) -> int:
+        """The smallest tau whose ``"window"`` or ``"chunked"`` sensitivity has the sign of the
+        true one (at the fixed point every loss has the same o - y, so this is the sign of the
+        truncated gradient). Raises ValueError if no tau <= ``max_tau`` has it."""
+        kind = v.choice("kind", kind, ("window", "chunked"))
+        max_tau = v.integer("max_tau", max_tau, minimum=1)
+        windows = np.cumsum(self.path_sensitivities(max_tau))
+        values = windows if kind == "window" else np.cumsum(windows)
+        right = np.flatnonzero(np.sign(values) == np.sign(self.true_sensitivity()))
+        if right.size == 0:
+            raise ValueError(f"max_tau: no tau <= {max_tau} has the right sign; raise max_tau")
+        return int(right[0] + 1)
+
+
+class OnlineRun(NamedTuple):
+    """Online training of theta: ``theta`` (records, seeds) every ``every`` steps (first row
+    the start), ``backward_steps``: multiplications by A per time step beyond the forward one
+    (the cost; RTRL and UORO carry one vector forward, as theta is a single number here)."""
+
+    theta: np.ndarray
+    every: int
+    backward_steps: float
+
+
+def online_train(problem: OnlineInfluenceBalancing, method: str, *, lr: float, steps: int,
+                 seeds: int = 1, tau: int | None = None, theta0: float = 0.0, rng=None,
+                 every: int = 100, max_length: int = 4000) -> OnlineRun:
+    """Online gradient descent on theta, updated at every step (``chunked``: every tau steps),
+    with the state never reset, for ``seeds`` independent runs at once.
+
+    ``method``: ``"rtrl"`` the exact online gradient (S_t = A S_{t-1} + u), ``"window"`` a
+    tau-step backward window per loss, ``"chunked"`` TBPTT(tau, tau), ``"uoro"`` the UORO estimate
+    (:func:`bptt.uoro.uoro_step`), ``"randomized"`` a random truncation length L per loss with
+    P(L > k) = pi^k, pi = 1 - 1/tau (expected length tau, the window's cost), each path term
+    reweighted by pi^-k so the estimate is unbiased. Deterministic methods give identical seeds.
+    """
+    from bptt import uoro
+
+    if not isinstance(problem, OnlineInfluenceBalancing):
+        raise TypeError(f"problem: expected an OnlineInfluenceBalancing, got {type(problem).__name__}")
+    method = v.choice("method", method, ONLINE_METHODS)
+    lr = v.positive_float("lr", lr)
+    steps = v.integer("steps", steps, minimum=1)
+    seeds = v.integer("seeds", seeds, minimum=1)
+    every = v.integer("every", every, minimum=1)
+    if method in ("window", "chunked", "randomized"):
+        tau = v.integer("tau", tau, minimum=1)
+    rng = v.generator("rng", 0 if rng is None else rng)
+    A, u, y, n = problem.A, problem.signs, problem.target, problem.n_units
+    s = np.zeros((seeds, n))
+    theta = np.full(seeds, v.real("theta0", theta0))
+    S = np.zeros((seeds, n))  # RTRL sensitivity ds/dtheta
+    s_tilde, theta_tilde = np.zeros((seeds, n)), np.zeros((seeds, 1))
+    chunk_g = np.zeros(seeds)
+    cost = {"rtrl": 1.0, "uoro": 1.0, "window": float(tau or 0), "chunked": 1.0,
+            "randomized": float(tau or 0)}[method]
+    if method == "window":
+        window = problem.window_sensitivity(tau)
+    if method == "chunked":
+        windows = np.cumsum(problem.path_sensitivities(tau))
+    if method == "randomized":
+        pi = 1.0 - 1.0 / tau
+        c = problem.path_sensitivities(max_length)
+        weighted = np.concatenate([[0.0], np.cumsum(c / pi ** np.arange(max_length))])
+    records = [theta.copy()]
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(steps):
+            s = s @ A.T + theta[:, None] * u
+            err = s[:, 0] - y
+            if method == "rtrl":
+                S = S @ A.T + u
+                theta = theta - lr * err * S[:, 0]
+            elif method == "window":
+                theta = theta - lr * err * window
+            elif method == "chunked":
+                chunk_g += err * windows[t % tau]
+                if t % tau == tau - 1:
+                    theta, chunk_g = theta - lr * chunk_g, np.zeros(seeds)
+            elif method == "uoro":
+                nu = 2.0 * rng.integers(0, 2, size=(seeds, n)) - 1.0
+                s_tilde, theta_tilde = uoro.uoro_step(s_tilde, theta_tilde, s_tilde @ A.T,
+                                                      (nu @ u)[:, None], nu)
+                theta = theta - lr * err * s_tilde[:, 0] * theta_tilde[:, 0]
+            else:
+                length = np.minimum(rng.geometric(1.0 - pi, size=seeds), max_length)
+                theta = theta - lr * err * weighted[length]
+            if (t + 1) % every == 0:
+                records.append(theta.copy())
+    return OnlineRun(np.array(records), every, cost)

@@ -140,3 +140,28 @@ def gradients(
         g += np.einsum("bi,bip->bp", dh[:, t], S)
         h_prev = h_t
     return layout.unpack(g)
+
+
+def operation_counts(hidden: int, inputs: int) -> dict[str, int]:
+    """Exact per-step costs of RTRL and BPTT for the tanh RNN (Learning online without
+    unrolling, eq. `online-rtrl`), for one sequence.
+
+    P = H D + H^2 + H parameters. ``rtrl_time``: multiply-adds of the product W_hh S_{t-1}
+    (H x H times H x P), the dominant term, H^2 P = H^4 + (D + 1) H^3. ``rtrl_memory``: the
+    entries of S_t, H P = H^3 + (D + 1) H^2 (independent of T). ``bptt_time``: multiply-adds
+    of one backward step (W_hh^T delta, the outer products for W_hh and W_xh), H^2 + H^2 + H D.
+    ``bptt_memory``: one stored state per step, H (times T in all). ``uoro_time``:
+    J s~ (H^2) plus nu^T F (P); ``uoro_memory``: H + P.
+    """
+    hidden = v.integer("hidden", hidden, minimum=1)
+    inputs = v.integer("inputs", inputs, minimum=1)
+    P = hidden * inputs + hidden * hidden + hidden
+    return {
+        "parameters": P,
+        "rtrl_time": hidden * hidden * P,
+        "rtrl_memory": hidden * P,
+        "bptt_time": 2 * hidden * hidden + hidden * inputs,
+        "bptt_memory": hidden,
+        "uoro_time": hidden * hidden + P,
+        "uoro_memory": hidden + P,
+    }
