@@ -1,4 +1,4 @@
-"""Influence balancing: a linear RNN whose truncated gradient points the wrong way (chapter 12).
+"""Influence balancing: a linear RNN whose truncated gradient points the wrong way ("TBPTT(k1, k2) and the bias of truncation").
 
 In the spirit of the influence-balancing example of Tallec and Ollivier (2017): one scalar
 parameter theta pushes the output up through short paths and down through longer ones.
@@ -42,7 +42,7 @@ def _optional_tau(tau: object) -> int | None:
 
 @dataclasses.dataclass(frozen=True)
 class InfluenceBalancing:
-    """The influence-balancing problem: n units, p positive, T steps, target y (chapter 12).
+    """The influence-balancing problem: n units, p positive, T steps, target y ("TBPTT(k1, k2) and the bias of truncation").
 
     Args:
         n_units: n >= 2, the length of the shift register (the longest path is n - 1 steps).
@@ -143,7 +143,7 @@ class Trajectory(NamedTuple):
 def gradient_descent(problem: InfluenceBalancing, theta0: float, *, lr: float, updates: int,
                      tau: int | None = None) -> Trajectory:
     """``updates`` steps of theta <- theta - lr g(theta), with g the full (``tau=None``) or the
-    truncated gradient of :meth:`InfluenceBalancing.gradient` (chapter 12).
+    truncated gradient of :meth:`InfluenceBalancing.gradient` ("TBPTT(k1, k2) and the bias of truncation").
 
     The loss is quadratic in theta, so each run is a linear recursion: it converges to
     theta* when 0 < lr A < 2 for the slope A = g(1) - g(0) > 0, and runs away exponentially

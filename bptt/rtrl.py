@@ -1,6 +1,6 @@
 """Real-time recurrent learning (RTRL): the same gradient as BPTT, carried forward in time.
 
-Chapter 14. Instead of storing the states and walking back, RTRL carries the sensitivities
+the chapter "The cost of BPTT". Instead of storing the states and walking back, RTRL carries the sensitivities
 S_t = dh_t/dtheta forward with the states, for theta = (W_xh, W_hh, b) and the initial state::
 
     S_t = diag(f'(a_t)) (W_hh S_{t-1} + d+a_t/dtheta),       S_0 = 0 (and dh_0/dh_0 = I)
@@ -91,7 +91,7 @@ def step(
     *,
     activation: str = "tanh",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One RTRL step: h_t and S_t = diag(f'(a_t)) (W_hh S_{t-1} + d+a_t/dtheta) (chapter 14).
+    """One RTRL step: h_t and S_t = diag(f'(a_t)) (W_hh S_{t-1} + d+a_t/dtheta) ("The cost of BPTT").
 
     Shapes: S (B, H, P + H) sensitivities of h_{t-1} in the order of :class:`Layout`
     (start from ``Layout(H, D).initial(B, dtype)``), x_t (B, D), h_prev (B, H), W_xh (H, D),
@@ -115,7 +115,7 @@ def gradients(
     *,
     activation: str = "tanh",
 ) -> dict[str, np.ndarray]:
-    """dL/d(W_xh, W_hh, b, h0) by RTRL, equal to :func:`bptt.rnn.backward` (chapter 14).
+    """dL/d(W_xh, W_hh, b, h0) by RTRL, equal to :func:`bptt.rnn.backward` ("The cost of BPTT").
 
     Shapes as :func:`bptt.rnn.forward`, and dh (B, T, H) = dL/dh_t from the loss (only
     ``dh[:, t]`` is used at step t, so it may come from a loss computed online). Returns
