@@ -52,7 +52,7 @@ def _facts(app, doctree):
     if section is None or not section.children or not isinstance(section[0], nodes.title):
         return
     times, date = run_times(Path(app.srcdir))
-    paragraph = nodes.paragraph()
+    paragraph = nodes.paragraph(classes=["bptt-chapter-facts"])
     if docname in times:
         when = f", measured {date}" if date else ""
         paragraph += nodes.Text(
@@ -61,9 +61,7 @@ def _facts(app, doctree):
     zip_uri = "../" * docname.count("/") + NOTEBOOKS_ZIP
     paragraph += nodes.reference("", "Download all notebooks (zip)", refuri=zip_uri)
     paragraph += nodes.Text(".")
-    box = nodes.container(classes=["bptt-chapter-facts"])
-    box += paragraph
-    section.insert(1, box)
+    section.insert(1, paragraph)
 
 
 def _write_zip(app, exception):
