@@ -53,7 +53,10 @@ VIEWPORT = {"width": 1280, "height": 900}
 PHONE, LAPTOP = 390, 1280
 HEIGHTS = {PHONE: 844, LAPTOP: 900}
 TIMEOUT_MS = 30_000
-CLICK_TIMEOUT_MS = 3_000
+CLICK_TIMEOUT_MS = 5_000
+# A failing page's screenshot: the whole page, down to this many CSS pixels (long chapters
+# would take seconds each, and the top of a page usually shows what is wrong).
+FAILURE_SHOT_MAX_HEIGHT = 6_000
 
 
 def chromium_executable() -> str | None:
@@ -223,7 +226,7 @@ def _probe_menus(page) -> dict[str, str]:
         before = page.evaluate(_MENU_STATE_JS)
         try:
             button.first.click(timeout=CLICK_TIMEOUT_MS)
-            page.wait_for_function(f"() => ({_MENU_STATE_JS})() !== {before!r}", timeout=1_000)
+            page.wait_for_function(f"() => ({_MENU_STATE_JS})() !== {before!r}", timeout=5_000)
         except Exception as error:  # noqa: BLE001 - a timeout or an unclickable button: the finding
             results[name] = f"does not open ({type(error).__name__}: {str(error).splitlines()[0][:120]})"
             continue
@@ -368,9 +371,15 @@ def visit(
         report.external_requests = list(blocked)
         if failure_screenshots is not None and report.findings():
             failure_screenshots.mkdir(parents=True, exist_ok=True)
-            shot = failure_screenshots / (path.split("?")[0].replace("/", "_") + f"@{width}.png")
-            page.screenshot(path=str(shot), full_page=True)
-            report.screenshot = shot
+            stem = path.split("?")[0].removesuffix(".html").replace("/", "_")
+            shot = failure_screenshots / f"{stem}@{width}.png"
+            height = page.evaluate("() => document.documentElement.scrollHeight")
+            clip = {"x": 0, "y": 0, "width": width, "height": min(height, FAILURE_SHOT_MAX_HEIGHT)}
+            try:
+                page.screenshot(path=str(shot), full_page=True, clip=clip)
+                report.screenshot = shot
+            except PlaywrightError:  # the findings stand without their picture
+                pass
     except PlaywrightError as error:  # a page that fails to load or inspect is that page's finding
         report.problem = f"{type(error).__name__}: {error}"
     finally:
