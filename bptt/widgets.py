@@ -219,8 +219,8 @@ def _slider_html(name: str, label: str, values: np.ndarray, uris: list[str], def
         + f'\n<label for="{element_id}-input" style="font-weight:600">{esc(label)}</label>\n'
         f'<input type="range" id="{element_id}-input" min="0" max="{len(uris) - 1}" step="1" '
         f'value="{default_index}" aria-valuetext="{esc(start_text)}" '
-        'style="flex:1 1 10rem;min-width:8rem;height:2.75rem">\n'
-        f'<output for="{element_id}-input" style="min-width:6.5rem">{esc(start_text)}</output>\n'
+        'style="flex:1 1 6rem;min-width:6rem;height:2.75rem">\n'
+        f'<output for="{element_id}-input" style="white-space:nowrap">{esc(start_text)}</output>\n'
         + button.format(step=1, title="Next frame", aria=esc(f"next value of {label}"),
                         symbol="&#9654;")
         + f"\n</div>\n{script}\n</div>"
