@@ -9,8 +9,13 @@ JOBS ?= 2
 # One BLAS/torch thread per worker: with two workers on two cores, more threads only contend
 # (tiny matrix products then run 100x slower). Notebook kernels inherit it.
 TEST_THREADS ?= 1
+# Extra arguments for `make lab`; as root (Binder, containers) Jupyter refuses to start without
+# --allow-root, so it is added there: `make lab LAB_ARGS="--no-browser --ip=0.0.0.0"` to change.
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
+# `make serve`: the built book over http (search shows excerpts only over http, not file://).
+PORT ?= 8000
 
-.PHONY: install book test lab bench lock clean
+.PHONY: install book serve test lab bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,13 +29,18 @@ install: $(STAMP) $(MATHJAX)
 
 book: install
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
-	@echo "The book is in _build/html: open _build/html/index.html in a browser."
+	@echo "The book is in _build/html: run 'make serve' and open http://127.0.0.1:$(PORT)/"
+
+serve:
+	@test -f _build/html/index.html || { echo "no built book: run 'make book' first"; exit 1; }
+	@echo "Serving the book at http://127.0.0.1:$(PORT)/ (Ctrl+C stops it)"
+	$(PYTHON) -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
 
 test: install
 	OMP_NUM_THREADS=$(TEST_THREADS) $(BIN)/python -m pytest -n $(JOBS) --dist loadscope
 
 lab: install
-	$(BIN)/jupyter lab
+	$(BIN)/jupyter lab $(LAB_ARGS)
 
 bench: install
 	$(BIN)/python -m benchmarks

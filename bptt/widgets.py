@@ -3,20 +3,26 @@
 A slider figure is one function ``draw(ax, value)`` that draws the figure for one value of a
 parameter into a matplotlib axes (it sets its own labels and limits). This module turns it into
 
-* :func:`static_slider` - precomputed frames, one per value, shown by matplotlib's
-  ``to_jshtml`` player: a range input whose movement swaps the displayed image. It needs no
-  kernel, so it is what the published HTML book shows. Its HTML sits in
-  ``<div class="bptt-static-slider" id="bptt-slider-NAME">``; the image starts at the
-  default value and is also written into the ``<img>`` tag itself, so a viewer that runs no
-  JavaScript (GitHub, nbviewer) still shows the figure instead of an empty box. The player's
-  buttons are plain text symbols: nothing is loaded from a CDN, the book works offline.
+* :func:`static_slider` - precomputed frames, one per value, behind a labelled range input: a
+  kernel-free interactive figure, so it is what the published HTML book shows. Its HTML sits in
+  ``<div class="bptt-static-slider" id="bptt-slider-NAME">``: the frame (an ``<img>`` at twice
+  the resolution it is displayed at, as wide as the text column, with an alt text), then a row
+  of controls: a "Previous frame" button, the parameter's name as the ``<label>`` of an
+  ``<input type="range">`` (finger-sized, it moves by touch, mouse and arrow keys), the current
+  value (``<output>``, "|w| = 0.9") and a "Next frame" button. The image starts at the default
+  value and is written into the ``<img>`` tag itself, so a viewer that runs no JavaScript
+  (GitHub, nbviewer) still shows the figure. Nothing is loaded from the internet.
 * :func:`live_slider` - an ipywidgets slider whose every move redraws the figure, for a
   running notebook (Jupyter, Colab, Binder). It draws once at the default value as soon as it
   is created.
 
-The first user is the |w|^k figure of chapter 6. A browser moves the static slider by setting
-the value of its ``input[type=range]`` (a frame index 0 ... N-1) and firing an ``input``
-event; the ``src`` of the ``img`` in the same container then changes to that frame.
+Legible on a phone: the frame is drawn at ``figsize`` inches (default 5 x 3.2, smaller than a
+page-wide figure, so its fonts stay readable when a 390 px screen shrinks it) and ``dpi`` dots
+per inch (default 200, twice the 100 CSS pixels per inch it is laid out at).
+
+A browser moves the static slider by setting the value of its ``input[type=range]`` (a frame
+index 0 ... N-1) and firing an ``input`` event; the ``src`` of the ``img`` in the same container
+then changes to that frame (tests/test_browser.py and tests/test_widgets.py do this).
 
 Only matplotlib and numpy are needed for the static slider; ipywidgets and IPython are
 imported by :func:`live_slider` when it is called.
@@ -24,6 +30,10 @@ imported by :func:`live_slider` when it is called.
 
 from __future__ import annotations
 
+import base64
+import html as html_lib
+import io
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +41,6 @@ from dataclasses import dataclass
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.animation import FuncAnimation
 
 from bptt import _validate
 
@@ -40,24 +49,11 @@ Draw = Callable[[mpl.axes.Axes, float], object]
 CONTAINER_CLASS = "bptt-static-slider"
 """CSS class of the ``<div>`` around every static slider (browser tests select it)."""
 
+CSS_PIXELS_PER_INCH = 100
+"""A frame of ``figsize`` inches is laid out ``figsize * CSS_PIXELS_PER_INCH`` CSS pixels wide
+(at most; it shrinks with the column)."""
+
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
-_ANIM_ID = re.compile(r'<img id="_anim_img([0-9a-f]+)">')
-_FRAME = re.compile(r'frames\[(\d+)\] = "(data:image/png;base64,[^"]*)"')
-_ICON_CSS = re.compile(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">')
-_ICON = re.compile(r'<i class="fa (fa-[a-z-]+)( fa-flip-horizontal)?"></i>')
-_BUTTON_TEXT = {
-    "fa-minus": "&minus;",
-    "fa-fast-backward": "|&#9664;",
-    "fa-step-backward": "&#9664;",
-    "fa-play fa-flip-horizontal": "&#9665;",
-    "fa-pause": "||",
-    "fa-play": "&#9655;",
-    "fa-step-forward": "&#9654;",
-    "fa-fast-forward": "&#9654;|",
-    "fa-plus": "+",
-}
-"""Text for the player's buttons: matplotlib's icons come from a CDN stylesheet, which the
-offline book must not load."""
 
 
 # --------------------------------------------------------------------------- checks
@@ -116,7 +112,7 @@ def _render(fig, ax, draw: Draw, label: str, value: float) -> None:
 
 @dataclass(frozen=True)
 class StaticSlider:
-    """A kernel-free slider: precomputed frames in a ``to_jshtml`` player.
+    """A kernel-free slider: precomputed frames behind a labelled range input.
 
     Attributes
     ----------
@@ -124,7 +120,7 @@ class StaticSlider:
     name : the stable id; the container is ``<div id="bptt-slider-NAME">``.
     values : (N,) the parameter value of each frame, frame ``i`` shows ``values[i]``.
     default_index : the frame shown first, ``values[default_index]`` is the default.
-    label : the parameter's name, as printed in the figure's title.
+    label : the parameter's name, as printed in the figure's title and on the control.
     """
 
     html: str
@@ -148,70 +144,92 @@ class StaticSlider:
         )
 
 
-def _jshtml(draw: Draw, values: np.ndarray, label: str, figsize, dpi: int, fps: float,
-            embed_limit_mb: float) -> str:
-    """matplotlib's ``to_jshtml`` player with one frame per value (the figure is closed)."""
+def _frames(draw: Draw, values: np.ndarray, label: str, figsize, dpi: int) -> list[str]:
+    """One PNG data URI per value, all drawn into one figure (closed afterwards)."""
     fig, ax = plt.subplots(figsize=figsize, dpi=dpi, layout="constrained")
+    uris = []
     try:
-        animation = FuncAnimation(
-            fig,
-            lambda i: _render(fig, ax, draw, label, float(values[i])),
-            frames=len(values),
-            init_func=lambda: None,
-            interval=1000.0 / fps,
-            repeat=False,
-        )
-        with mpl.rc_context({"animation.embed_limit": embed_limit_mb,
-                             "savefig.dpi": dpi, "savefig.bbox": "standard"}):
-            return animation.to_jshtml(fps=fps)
+        for value in values:
+            _render(fig, ax, draw, label, float(value))
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", dpi=dpi, bbox_inches=None, metadata={"Software": None})
+            uris.append("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode())
     finally:
         plt.close(fig)
+    return uris
 
 
-def _offline_buttons(html: str) -> str:
-    """Replace the CDN icon font of the player's buttons by plain text symbols."""
-    html = _ICON_CSS.sub("", html)
-    return _ICON.sub(lambda m: _BUTTON_TEXT[m.group(1) + (m.group(2) or "")], html)
+_SCRIPT = """<script>
+(function () {
+  var root = document.getElementById(%(element_id)s);
+  if (!root || root.dataset.ready) return;
+  root.dataset.ready = "1";
+  var frames = [], texts = %(texts)s;
+%(frames)s
+  var image = root.querySelector("img"), input = root.querySelector("input[type=range]");
+  var output = root.querySelector("output"), alt = %(alt)s;
+  function show(index) {
+    index = Math.max(0, Math.min(frames.length - 1, index));
+    input.value = String(index);
+    image.src = frames[index];
+    image.alt = alt + " (" + texts[index] + ")";
+    output.textContent = texts[index];
+    input.setAttribute("aria-valuetext", texts[index]);
+  }
+  input.addEventListener("input", function () { show(Number(input.value)); });
+  root.querySelectorAll("button[data-step]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      show(Number(input.value) + Number(button.dataset.step));
+    });
+  });
+  show(Number(root.dataset.defaultFrame));
+})();
+</script>"""
 
 
-def _stabilise(html: str, name: str, default_index: int, n_frames: int, embed_limit_mb: float,
-               label: str) -> str:
-    """Give the player a stable id, start it at the default frame, show that frame in the
-    ``<img>`` tag even where no script runs, and load nothing from the internet."""
-    found = _ANIM_ID.search(html)
-    frames = {int(i): data.replace("\\\n", "") for i, data in _FRAME.findall(html)}
-    if found is None:
-        raise RuntimeError(
-            "matplotlib's to_jshtml output no longer has the expected <img id=...> tag; "
-            "bptt.widgets needs updating for this matplotlib version"
-        )
-    if len(frames) != n_frames:
-        raise ValueError(
-            f"embed_limit_mb: {embed_limit_mb} MB holds only {len(frames)} of the {n_frames} "
-            "frames; raise embed_limit_mb, or use fewer values, a smaller figsize or a lower dpi"
-        )
-    html = _offline_buttons(html.replace(found.group(1), name))
-    alt = f"the figure at its default value of {label}"
-    html = html.replace(
-        f'<img id="_anim_img{name}">',
-        f'<img id="_anim_img{name}" src="{frames[default_index]}" alt="{alt}">',
-    )
-    start = (
-        "<script>\n(function start() {\n"
-        f'  var anim = window["anim{name}"];\n'
-        "  if (anim === undefined) { setTimeout(start, 20); return; }\n"
-        f"  anim.set_frame({default_index});\n"
-        "})();\n</script>"
+def _slider_html(name: str, label: str, values: np.ndarray, uris: list[str], default_index: int,
+                 figsize, alt: str) -> str:
+    element_id = f"bptt-slider-{name}"
+    texts = [_value_text(label, float(v)) for v in values]
+    width = round(figsize[0] * CSS_PIXELS_PER_INCH)
+    height = round(figsize[1] * CSS_PIXELS_PER_INCH)
+    esc = html_lib.escape
+    start_text = texts[default_index]
+    frames = "\n".join(f'  frames[{i}] = "{uri}";' for i, uri in enumerate(uris))
+    script = _SCRIPT % {
+        "element_id": json.dumps(element_id),
+        "texts": json.dumps(texts),
+        "frames": frames,
+        "alt": json.dumps(alt),
+    }
+    button = (
+        '<button type="button" data-step="{step}" title="{title}" aria-label="{aria}" '
+        'style="min-width:2.75rem;min-height:2.75rem;font-size:1.1rem">{symbol}</button>'
     )
     return (
-        f'<div class="{CONTAINER_CLASS}" id="bptt-slider-{name}" data-frames="{n_frames}" '
-        f'data-default-frame="{default_index}">\n{html}\n{start}\n</div>'
+        f'<div class="{CONTAINER_CLASS}" id="{element_id}" data-frames="{len(uris)}" '
+        f'data-default-frame="{default_index}" style="max-width:{round(width * 1.3)}px">\n'
+        f'<img class="bptt-slider-frame" src="{uris[default_index]}" width="{width}" '
+        f'height="{height}" alt="{esc(alt)} ({esc(start_text)})" '
+        'style="display:block;width:100%;height:auto">\n'
+        '<div class="bptt-slider-controls" '
+        'style="display:flex;flex-wrap:wrap;align-items:center;gap:0.5rem;margin-top:0.4rem">\n'
+        + button.format(step=-1, title="Previous frame", aria=esc(f"previous value of {label}"),
+                        symbol="&#9664;")
+        + f'\n<label for="{element_id}-input" style="font-weight:600">{esc(label)}</label>\n'
+        f'<input type="range" id="{element_id}-input" min="0" max="{len(uris) - 1}" step="1" '
+        f'value="{default_index}" aria-valuetext="{esc(start_text)}" '
+        'style="flex:1 1 6rem;min-width:6rem;height:2.75rem">\n'
+        f'<output for="{element_id}-input" style="white-space:nowrap">{esc(start_text)}</output>\n'
+        + button.format(step=1, title="Next frame", aria=esc(f"next value of {label}"),
+                        symbol="&#9654;")
+        + f"\n</div>\n{script}\n</div>"
     )
 
 
 def static_slider(draw: Draw, values, *, default: float, label: str, name: str,
-                  figsize=(6.0, 3.4), dpi: int = 60, fps: float = 4.0,
-                  embed_limit_mb: float = 1.0) -> StaticSlider:
+                  figsize=(5.0, 3.2), dpi: int = 200, fps: float = 4.0,
+                  embed_limit_mb: float = 4.0, alt: str | None = None) -> StaticSlider:
     """Precompute ``draw(ax, v)`` for every ``v`` in ``values`` as a kernel-free slider.
 
     Parameters
@@ -221,13 +239,17 @@ def static_slider(draw: Draw, values, *, default: float, label: str, name: str,
     values : (N,) strictly increasing real numbers, one frame each (keep N small: every frame
         is a PNG stored in the notebook).
     default : one of ``values``, the frame shown first (and the only one without JavaScript).
-    label : the parameter's name in the title, e.g. ``"|w|"``.
+    label : the parameter's name, e.g. ``"|w|"``: the figure's title, the control's label and
+        its value readout.
     name : a stable id, letters/digits/underscores starting with a letter, unique on its page;
         the container is ``<div class="bptt-static-slider" id="bptt-slider-NAME">``.
-    figsize : (width, height) in inches.
-    dpi : resolution of the frames (dots per inch); low keeps the notebook small.
-    fps : frames per second of the player's "play" button.
+    figsize : (width, height) in inches; laid out at 100 CSS pixels per inch, shrunk to the
+        column. Keep it at most about 5.5 inches wide so the fonts stay legible on a phone.
+    dpi : resolution of the frames (dots per inch); 200 is twice the layout resolution.
+    fps : kept for compatibility with earlier versions (which had a play button); unused.
     embed_limit_mb : the most megabytes of frames to embed; ValueError if they do not fit.
+    alt : what the figure shows, for readers who cannot see it (the current value is appended);
+        default: "the figure for each value of LABEL".
 
     Returns a :class:`StaticSlider`; display it (last expression of a cell) to show it.
     """
@@ -244,12 +266,23 @@ def static_slider(draw: Draw, values, *, default: float, label: str, name: str,
         )
     figsize = _check_figsize(figsize)
     dpi = _validate.integer("dpi", dpi, minimum=1)
-    fps = _validate.positive_float("fps", fps)
+    _validate.positive_float("fps", fps)
     embed_limit_mb = _validate.positive_float("embed_limit_mb", embed_limit_mb)
+    if alt is None:
+        alt = f"the figure for each value of {label}"
+    elif not isinstance(alt, str) or not alt.strip():
+        raise TypeError(f"alt: expected a non-empty string or None, got {alt!r}")
 
-    html = _jshtml(draw, values, label, figsize, dpi, fps, embed_limit_mb)
+    uris = _frames(draw, values, label, figsize, dpi)
+    sizes = np.cumsum([len(uri) for uri in uris])
+    fitting = int(np.sum(sizes <= embed_limit_mb * 2**20))
+    if fitting < len(uris):
+        raise ValueError(
+            f"embed_limit_mb: {embed_limit_mb} MB holds only {fitting} of the {len(uris)} "
+            "frames; raise embed_limit_mb, or use fewer values, a smaller figsize or a lower dpi"
+        )
     index = int(matches[0])
-    html = _stabilise(html, name, index, len(values), embed_limit_mb, label)
+    html = _slider_html(name, label, values, uris, index, figsize, alt)
     return StaticSlider(html=html, name=name, values=tuple(values.tolist()),
                         default_index=index, label=label)
 

@@ -103,3 +103,66 @@ def test_solutions_are_folded_and_exercises_are_not(built_book, folder):
             assert all(not d.has_attr("open") for d in dropdowns), f"{notebook.stem}: a dropdown is open"
         else:
             assert not dropdowns, f"{notebook.stem}: the exercise shows a solution dropdown"
+
+
+def test_appendix_tables_render_as_tables(built_book):
+    """The benchmark tables are Markdown outputs; the book must render them as <table>s."""
+    soup = BeautifulSoup((built_book / "chapters" / "A1_performance.html").read_text(), "html.parser")
+    results = sorted((ROOT / "benchmarks" / "results").glob("*.md"))
+    assert len(soup.select("div.cell_output table")) >= len(results) - 1
+    assert not [p for p in soup.select("div.cell_output p") if p.get_text().count("|") >= 4]
+
+
+def test_citations_and_bibliography_share_one_author_year_style(built_book):
+    soup = BeautifulSoup((built_book / "references.html").read_text(), "html.parser")
+    labels = [label.get_text().strip("[]") for label in soup.select("div.citation span.label")]
+    assert labels, "the bibliography is empty"
+    author_year = re.compile(r"^.+, (\d{4}[a-z]?|n\.d\.)$")
+    assert all(author_year.match(label) for label in labels), labels
+    cited = set()
+    for page in html_pages(built_book):
+        for link in BeautifulSoup(page.read_text(), "html.parser").select('a[href*="references.html#"]'):
+            cited.add(link.get_text())
+    assert cited <= set(labels) | {c for c in cited if not re.search(r"\d{4}", c)}, (
+        f"in-text citations that are no bibliography label: {sorted(cited - set(labels))[:5]}"
+    )
+
+
+def test_api_reference_documents_the_package(built_book):
+    soup = BeautifulSoup((built_book / "api.html").read_text(), "html.parser")
+    ids = {dt["id"] for dt in soup.select("dt.sig[id]")}
+    for name in ("bptt.rnn.forward", "bptt.widgets.static_slider", "bptt.plots.use_course_style"):
+        assert name in ids, f"the API reference does not document {name}"
+
+
+def test_all_notebooks_download_as_one_zip(built_book):
+    import zipfile
+
+    with zipfile.ZipFile(built_book / "bptt-notebooks.zip") as archive:
+        names = set(archive.namelist())
+    for folder in ("chapters", "exercises"):
+        for notebook in (ROOT / folder).glob("*.ipynb"):
+            assert f"bptt-notebooks/{folder}/{notebook.name}" in names
+
+
+def test_notebook_pages_state_their_run_time_and_hide_test_plumbing(built_book):
+    timings = json.loads((ROOT / "benchmarks" / "results" / "notebooks.json").read_text())
+    timed = {row[0].removesuffix(".ipynb") for row in timings["rows"] if row[0].endswith(".ipynb")}
+    for page in toc_files():
+        if not (ROOT / f"{page}.ipynb").exists():
+            continue
+        soup = BeautifulSoup((built_book / f"{page}.html").read_text(), "html.parser")
+        facts = soup.select_one("p.bptt-chapter-facts")
+        assert facts is not None, f"{page}: no run time / download line under the title"
+        if page in timed:
+            assert "Time to run this notebook" in facts.get_text(), page
+        code = "\n".join(block.get_text() for block in soup.select("div.cell_input pre"))
+        assert "nbval-ignore-output" not in code, f"{page} shows nbval comments to readers"
+
+
+def test_every_page_has_the_favicon_and_logo(built_book):
+    for page in (built_book / "intro.html", built_book / "chapters" / "A1_performance.html"):
+        soup = BeautifulSoup(page.read_text(), "html.parser")
+        icon = soup.select_one('link[rel="icon"]')
+        assert icon is not None and icon["href"].endswith("favicon.svg"), page.name
+        assert soup.select_one("img.logo__image"), f"{page.name}: no logo"

@@ -1,10 +1,19 @@
-"""The published book in a real browser: every page of the toc opened in headless Chromium.
+"""The published book in a real browser, as a reader sees it on a phone (390 px) and a laptop (1280 px).
 
 The built HTML is served on 127.0.0.1 and nothing may leave it: every other request is blocked
-and recorded. For every page: it loads, no JavaScript errors, math typeset by the local MathJax,
-figures load, launch buttons point at this repository, branch and notebook. For the book: search
-finds a term, the kernel-free slider of chapter 6 changes its figure, two screenshots are saved
-into test-artifacts/screenshots/ for review.
+and recorded. For every visited page, at both widths: it loads, no JavaScript errors, no request
+to another host, math typeset by the local MathJax, figures load and have a real alt text,
+nothing is wider than its box unless it scrolls, no Markdown table is printed as text, the menu
+and contents buttons open, launch buttons point at this repository, branch and notebook. For
+the book: search finds a term and shows one search box, every kernel-free slider moves and is
+legible, screenshots of the home page, a chapter with equations and a slider, an exercise and
+the appendix are saved into test-artifacts/screenshots/ for review.
+
+A page with findings is saved as test-artifacts/failing-pages/<page>@<width>.png, and every
+finding of the run is listed in test-artifacts/browser-findings.json.
+
+By default a fixed sample of the pages is visited at each width (the test budget); set
+BPTT_BROWSER_ALL_PAGES=1 (the publish workflow does) to visit every page of the toc.
 
 Needs Debian's Chromium (`sudo apt-get install chromium`; .ci/run installs it); skipped without.
 """
@@ -12,6 +21,7 @@ Needs Debian's Chromium (`sudo apt-get install chromium`; .ci/run installs it); 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,7 +29,9 @@ from urllib.parse import urlsplit
 import pytest
 from browser_helpers import (
     INSTALL_HINT,
+    LAPTOP,
     LAUNCH_ARGS,
+    PHONE,
     PageVisit,
     chromium_executable,
     is_widget_cdn,
@@ -33,8 +45,29 @@ pytestmark = pytest.mark.slow
 PAGES = toc_files()
 CHAPTERS = [page for page in PAGES if page.startswith("chapters/")]
 SLIDER_PAGE = "chapters/06_vanishing_exploding"
+APPENDIX = "chapters/A1_performance"
+EXERCISES = [page for page in PAGES if page.startswith("exercises/")]
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
+FAILING = ARTIFACTS / "failing-pages"
+WIDTHS = (PHONE, LAPTOP)
+ALL_PAGES = os.environ.get("BPTT_BROWSER_ALL_PAGES", "") == "1"
+
+
+def sampled_pages() -> list[str]:
+    """The pages visited at each width: all with BPTT_BROWSER_ALL_PAGES=1, else a fixed sample.
+
+    The sample: the home page, the slider chapter, the first exercise, the appendix, the
+    bibliography, the API reference and every fifth page of the toc."""
+    if ALL_PAGES:
+        return list(PAGES)
+    wanted = {PAGES[0], SLIDER_PAGE, APPENDIX, "references", "api", *EXERCISES[:1], *PAGES[::5]}
+    return [page for page in PAGES if page in wanted]
+
+
+VISITED = sampled_pages()
+VISITS = [(page, width) for width in WIDTHS for page in VISITED]
+VISIT_IDS = [f"{page}@{width}" for page, width in VISITS]
 # Until the chapters exist the intro is the only page that says "backpropagation" for sure.
 SEARCH_TERM, SEARCH_HIT = (
     ("gradient", "chapters/") if CHAPTERS else ("backpropagation", "intro.html")
@@ -57,20 +90,20 @@ HIDDEN_OUTPUT_TAGS = {"remove-cell", "remove-output"}
 
 
 def screenshot_pages() -> list[str]:
-    """The intro and the first chapter (before chapters exist: the next page of the toc)."""
-    second = CHAPTERS[:1] or PAGES[1:2]
-    return [PAGES[0], *second]
+    """For review: the home page, a chapter with equations and a slider, an exercise, the appendix."""
+    wanted = [PAGES[0], SLIDER_PAGE, *EXERCISES[:1], APPENDIX]
+    return [page for page in wanted if page in PAGES] or PAGES[:2]
 
 
-def screenshot_path(page: str) -> Path:
-    return SCREENSHOTS / (page.replace("/", "_") + ".png")
+def screenshot_path(page: str, width: int) -> Path:
+    return SCREENSHOTS / (page.replace("/", "_") + f"@{width}.png")
 
 
 @dataclass
 class BookInBrowser:
     base_url: str
-    pages: dict[str, PageVisit]
-    search: PageVisit
+    pages: dict[tuple[str, int], PageVisit]
+    search: dict[int, PageVisit]
 
 
 def read_search_results(page) -> dict:
@@ -83,6 +116,10 @@ def read_search_results(page) -> dict:
         "links": page.eval_on_selector_all(
             "#search-results ul.search li a", "els => els.map(a => a.href)"
         ),
+        # search boxes a reader sees: text fields and the theme's wide "Search Ctrl+K" buttons
+        "boxes": page.evaluate("""() => Array.from(document.querySelectorAll(
+            'input[type=search], input[name=q], .search-button-field'))
+            .filter(el => el.checkVisibility() && el.getBoundingClientRect().width > 0).length"""),
     }
 
 
@@ -101,20 +138,40 @@ def browser():
 
 @pytest.fixture(scope="module")
 def book(browser, built_book) -> BookInBrowser:
-    """Every toc page and one search, each visited once."""
-    shots = {page: screenshot_path(page) for page in screenshot_pages()}
-    for path in shots.values():
+    """The sampled pages at both widths and one search per width, each visited once."""
+    shots = {(page, width): screenshot_path(page, width)
+             for page in screenshot_pages() for width in WIDTHS}
+    for path in [*shots.values(), *FAILING.glob("*.png")]:
         path.unlink(missing_ok=True)
     with serve_directory(built_book) as base_url:
-        pages = {
-            page: visit(browser, base_url, f"{page}.html", screenshot=shots.get(page))
-            for page in PAGES
+        pages = {}
+        for width in WIDTHS:
+            extra = [page for page, w in shots if w == width and page not in VISITED]
+            for page in VISITED + extra:
+                pages[page, width] = visit(
+                    browser, base_url, f"{page}.html", width=width,
+                    screenshot=shots.get((page, width)), failure_screenshots=FAILING,
+                )
+        search = {
+            width: visit(browser, base_url, f"search.html?q={SEARCH_TERM}", width=width,
+                         probe=read_search_results, failure_screenshots=FAILING)
+            for width in WIDTHS
         }
-        search = visit(browser, base_url, f"search.html?q={SEARCH_TERM}", probe=read_search_results)
 
-    # For review (CI uploads test-artifacts/): which pages asked for which outside files.
-    requested = {page: v.external_requests for page, v in pages.items() if v.external_requests}
+    # For review (CI uploads test-artifacts/): every finding, and which pages asked for which
+    # outside files.
     ARTIFACTS.mkdir(exist_ok=True)
+    findings = {
+        f"{page}@{width}": {
+            "findings": v.findings(),
+            "screenshot": str(v.screenshot.relative_to(ROOT)) if v.screenshot else None,
+        }
+        for (page, width), v in pages.items()
+        if v.findings()
+    }
+    (ARTIFACTS / "browser-findings.json").write_text(json.dumps(findings, indent=2) + "\n")
+    requested = {f"{page}@{width}": v.external_requests
+                 for (page, width), v in pages.items() if v.external_requests}
     (ARTIFACTS / "browser-external-requests.json").write_text(
         json.dumps(requested, indent=2) + "\n"
     )
@@ -125,6 +182,12 @@ def loaded(visit_: PageVisit) -> PageVisit:
     """The visit, after asserting that the page itself loaded and could be inspected."""
     assert visit_.problem is None, f"{visit_.url} could not be opened: {visit_.problem}"
     return visit_
+
+
+def where(visit_: PageVisit) -> str:
+    """The page's URL and width and, when it had findings, where its screenshot is."""
+    shot = f" (screenshot: {visit_.screenshot.relative_to(ROOT)})" if visit_.screenshot else ""
+    return f"{visit_.url} at {visit_.width} px{shot}"
 
 
 def javascript_errors(visit_: PageVisit) -> list[str]:
@@ -158,30 +221,33 @@ def launch_urls(page: str) -> tuple[str, str]:
     return binder, colab
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_page_loads_every_local_file(book, page):
-    failed = loaded(book.pages[page]).failed_local
-    assert not failed, f"{page}: local files failed to load:\n" + "\n".join(failed)
+@pytest.mark.parametrize(("page", "width"), VISITS, ids=VISIT_IDS)
+def test_page_loads_every_local_file(book, page, width):
+    visit_ = loaded(book.pages[page, width])
+    failed = visit_.failed_local
+    assert not failed, f"{where(visit_)}: local files failed to load:\n" + "\n".join(failed)
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_no_javascript_errors(book, page):
-    errors = javascript_errors(loaded(book.pages[page]))
-    assert not errors, f"{page}: JavaScript errors in the console:\n" + "\n".join(errors)
+@pytest.mark.parametrize(("page", "width"), VISITS, ids=VISIT_IDS)
+def test_no_javascript_errors(book, page, width):
+    visit_ = loaded(book.pages[page, width])
+    errors = javascript_errors(visit_)
+    assert not errors, f"{where(visit_)}: JavaScript errors in the console:\n" + "\n".join(errors)
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_nothing_is_loaded_from_outside_but_widget_cdn_files(book, page):
-    outside = [url for url in loaded(book.pages[page]).external_requests if not is_widget_cdn(url)]
+@pytest.mark.parametrize(("page", "width"), VISITS, ids=VISIT_IDS)
+def test_nothing_is_loaded_from_outside_but_widget_cdn_files(book, page, width):
+    visit_ = loaded(book.pages[page, width])
+    outside = [url for url in visit_.external_requests if not is_widget_cdn(url)]
     assert not outside, (
-        f"{page} loads files from outside the book (it must work offline): {outside}"
+        f"{where(visit_)} loads files from another host (it must work offline): {outside}"
     )
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_math_is_typeset_by_the_local_mathjax(book, page):
+@pytest.mark.parametrize(("page", "width"), VISITS, ids=VISIT_IDS)
+def test_math_is_typeset_by_the_local_mathjax(book, page, width):
     """Every math element Sphinx wrote (span.math, div.math) holds an mjx-container, none fails."""
-    visit_ = loaded(book.pages[page])
+    visit_ = loaded(book.pages[page, width])
     dom = visit_.dom
     if not dom["math"]:
         return  # a page without math need not load MathJax
@@ -207,9 +273,9 @@ def test_the_book_has_typeset_math(book):
     )
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_figures_are_present_and_load(book, page):
-    images = loaded(book.pages[page]).dom["images"]
+@pytest.mark.parametrize(("page", "width"), VISITS, ids=VISIT_IDS)
+def test_figures_are_present_and_load(book, page, width):
+    images = loaded(book.pages[page, width]).dom["images"]
     broken = [
         image["src"][:80] or "(no src)"
         for image in images
@@ -227,9 +293,9 @@ def test_figures_are_present_and_load(book, page):
         )
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_launch_buttons_point_at_the_repository_branch_and_notebook(book, page):
-    links = loaded(book.pages[page]).dom["links"]
+@pytest.mark.parametrize(("page", "width"), VISITS, ids=VISIT_IDS)
+def test_launch_buttons_point_at_the_repository_branch_and_notebook(book, page, width):
+    links = loaded(book.pages[page, width]).dom["links"]
     url, _ = repository()
     assert url in links, f"{page}: no repository button linking {url}"
     buttons = config()["launch_buttons"]
@@ -247,24 +313,33 @@ def test_launch_buttons_point_at_the_repository_branch_and_notebook(book, page):
         )
 
 
-def test_search_finds_a_term(book):
-    result = loaded(book.search).probe
+@pytest.mark.parametrize("width", WIDTHS)
+def test_search_finds_a_term_with_one_search_box(book, width):
+    result = loaded(book.search[width]).probe
     assert result["links"], f"searching {SEARCH_TERM!r} found nothing: {result['summary']}"
     pages = [link.removeprefix(book.base_url) for link in result["links"]]
     assert any(page.startswith(SEARCH_HIT) for page in pages), (
         f"searching {SEARCH_TERM!r} did not find {SEARCH_HIT}; it found {pages}"
     )
-    errors = javascript_errors(book.search)
+    errors = javascript_errors(book.search[width])
     assert not errors, "JavaScript errors on the search page:\n" + "\n".join(errors)
+    assert result["boxes"] == 1, (
+        f"the search page at {width} px shows {result['boxes']} search boxes; a reader needs one"
+    )
 
 
-def test_static_slider_changes_the_figure(book):
+@pytest.mark.parametrize("width", WIDTHS)
+def test_static_sliders_move_and_are_legible(book, width):
     if SLIDER_PAGE not in PAGES:
         pytest.skip(f"{SLIDER_PAGE} (the |w|^k slider) is not in _toc.yml yet")
-    assert loaded(book.pages[SLIDER_PAGE]).sliders, f"{SLIDER_PAGE} has no div.bptt-static-slider"
-    for page, visit_ in book.pages.items():
+    assert loaded(book.pages[SLIDER_PAGE, width]).sliders, (
+        f"{SLIDER_PAGE} has no div.bptt-static-slider"
+    )
+    for (page, at), visit_ in book.pages.items():
+        if at != width:
+            continue
         for number, slider in enumerate(visit_.sliders, start=1):
-            where = f"{page}, slider {number}"
+            where = f"{page} at {width} px, slider {number}"
             assert "problem" not in slider, f"{where}: {slider.get('problem')}"
             assert slider["frames"] >= 2, (
                 f"{where}: a slider needs at least two frames, has {slider['frames']}"
@@ -284,61 +359,148 @@ def test_static_slider_changes_the_figure(book):
             assert slider["back"]["src"] == slider["first"]["src"], (
                 f"{where}: the frame button did not bring back the first figure"
             )
+            assert slider["label"], f"{where}: the range input has no label naming the parameter"
+            assert slider["image_width"] >= 0.85 * min(slider["column_width"], 500), (
+                f"{where}: the figure is {slider['image_width']} px wide in a "
+                f"{slider['column_width']} px column (too small to read)"
+            )
+            assert slider["input_height"] >= 30 and slider["input_width"] >= 120, (
+                f"{where}: the range input is {slider['input_width']} x "
+                f"{slider['input_height']} px, too small for a finger"
+            )
+
+
+@pytest.mark.parametrize(("page", "width"), VISITS, ids=VISIT_IDS)
+def test_nothing_is_wider_than_its_box(book, page, width):
+    """Equations, code, outputs and tables fit their column, or scroll inside their own box."""
+    visit_ = loaded(book.pages[page, width])
+    layout = visit_.layout
+    assert not layout["pageWider"], (
+        f"{where(visit_)}: the page is {layout['pageWidth']} px wide, wider than the window"
+    )
+    assert not layout["overflowing"], (
+        f"{where(visit_)}: elements wider than their box that do not scroll:\n"
+        + "\n".join(layout["overflowing"])
+    )
+
+
+@pytest.mark.parametrize(("page", "width"), VISITS, ids=VISIT_IDS)
+def test_menu_and_contents_buttons_open(book, page, width):
+    visit_ = loaded(book.pages[page, width])
+    assert "menu button" in visit_.menus, f"{where(visit_)}: no visible menu button"
+    broken = {name: state for name, state in visit_.menus.items() if state != "opens"}
+    assert not broken, f"{where(visit_)}: clicking them changed nothing: {broken}"
+
+
+@pytest.mark.parametrize(("page", "width"), VISITS, ids=VISIT_IDS)
+def test_markdown_tables_are_rendered(book, page, width):
+    visit_ = loaded(book.pages[page, width])
+    tables = visit_.layout["markdownTables"]
+    assert not tables, (
+        f"{where(visit_)}: Markdown tables printed as text instead of a <table>:\n"
+        + "\n".join(tables)
+    )
+
+
+@pytest.mark.parametrize(("page", "width"), VISITS, ids=VISIT_IDS)
+def test_images_have_alt_text(book, page, width):
+    """Every image says what it shows. A figure's alt text and caption live in its cell's
+    metadata (bptt.plots.figure_metadata; `tools/nbtool.py figure` writes them); without one,
+    Sphinx writes the file path, which this test refuses."""
+    visit_ = loaded(book.pages[page, width])
+    bad = visit_.layout["badAlt"]
+    assert not bad, (
+        f"{where(visit_)}: {len(bad)} image(s) without an alt text saying what they show "
+        f"(fix: python tools/nbtool.py figure {page}.ipynb CELL --alt '...' --caption '...'):\n"
+        + "\n".join(bad)
+    )
 
 
 def test_screenshots_are_saved_for_review(book):
     for page in screenshot_pages():
-        path = screenshot_path(page)
-        assert path.exists(), f"no screenshot of {page} at {path.relative_to(ROOT)}"
-        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path.name} is not a PNG"
+        for width in WIDTHS:
+            path = screenshot_path(page, width)
+            assert path.exists(), f"no screenshot of {page} at {path.relative_to(ROOT)}"
+            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path.name} is not a PNG"
 
 
 # The instrument itself: `visit` must see what a broken page does, and nothing on a clean one.
 
 
-def jshtml_slider(frames_differ: bool) -> str:
-    """A matplotlib to_jshtml animation of three frames, wrapped like the course's static slider."""
-    from matplotlib.animation import FuncAnimation
-    from matplotlib.figure import Figure
+def course_slider(frames_differ: bool) -> str:
+    """A three-frame slider of bptt.widgets; with frames_differ=False every frame is the first."""
+    import re
 
-    figure = Figure(figsize=(2, 1.5), dpi=40)
-    axes = figure.add_subplot()
-    axes.set_ylim(0, 3)
-    (line,) = axes.plot([0, 1], [0, 0])
-    animation = FuncAnimation(
-        figure, lambda i: line.set_ydata([0, i if frames_differ else 1]), frames=3
+    from bptt import widgets
+
+    def draw(ax, value):
+        ax.plot([0, 1], [0, value])
+        ax.set_ylim(-1, 3)
+
+    html = widgets.static_slider(
+        draw, [0.0, 1.0, 2.0], default=0.0, label="w", name="probe", figsize=(3.0, 2.0), dpi=40,
+        alt="a line whose slope is w",
+    ).html
+    if not frames_differ:
+        first = re.search(r'frames\[0\] = "([^"]*)"', html).group(1)
+        html = re.sub(r'(frames\[\d+\] = )"[^"]*"', lambda m: f'{m.group(1)}"{first}"', html)
+    return html
+
+
+# A theme-like menu button and the dialog it should open; `opens` decides whether it does.
+def menu(opens: bool) -> str:
+    action = "document.getElementById('pst-primary-sidebar-modal').showModal()" if opens else ""
+    return (
+        f'<button class="primary-toggle" onclick="{action}">menu</button>'
+        '<dialog id="pst-primary-sidebar-modal"><p>chapters</p></dialog>'
     )
-    return f'<div class="bptt-static-slider">{animation.to_jshtml()}</div>'
 
 
 @pytest.fixture(scope="module")
 def probe_site(tmp_path_factory) -> Path:
     site = tmp_path_factory.mktemp("probe-site")
-    (site / "clean.html").write_text(f"<!doctype html><title>clean</title>{jshtml_slider(True)}")
+    (site / "clean.html").write_text(
+        "<!doctype html><title>clean</title><article class='bd-article' style='width:360px'>"
+        f"{menu(True)}<p>| not | a table |</p>{course_slider(True)}"
+        "<div style='overflow-x:auto'><pre style='width:900px'>a long line that scrolls</pre></div>"
+        "</article>"
+    )
     (site / "broken.html").write_text(
-        "<!doctype html><title>broken</title>"
+        "<!doctype html><title>broken</title><article class='bd-article' style='width:360px'>"
         "<script>console.error('logged on purpose')</script>"
         "<script src='https://cdn.example.org/lib.js'></script>"
+        f"{menu(False)}"
         "<img src='missing.png'>"
-        f"{jshtml_slider(False)}"
+        "<img src='_images/figure.png' alt='_images/figure.png'>"
+        "<p>| a | b |\n|---|---|\n| 1 | 2 |</p>"
+        "<div class='wide-equation' style='width:900px'>an equation cut off at the edge</div>"
+        f"{course_slider(False)}"
         "<script>throw new Error('thrown on purpose')</script>"
+        "</article>"
     )
     return site
 
 
-def test_visit_finds_nothing_wrong_with_a_clean_page(browser, probe_site):
-    with serve_directory(probe_site) as base_url:
-        clean = loaded(visit(browser, base_url, "clean.html"))
-    assert not javascript_errors(clean) and not clean.failed_local, clean
-    assert all(is_widget_cdn(url) for url in clean.external_requests), clean.external_requests
-    (slider,) = clean.sliders
-    assert slider["frames"] == 3 and slider["value_after_key"] == "1", slider
-    assert slider["moved"]["src"] != slider["first"]["src"] == slider["back"]["src"], slider
+def test_visit_finds_nothing_wrong_with_a_clean_page(browser, probe_site, tmp_path):
+    for width in WIDTHS:
+        with serve_directory(probe_site) as base_url:
+            clean = loaded(
+                visit(browser, base_url, "clean.html", width=width, failure_screenshots=tmp_path)
+            )
+        assert clean.findings() == [], clean.findings()
+        assert clean.screenshot is None and not list(tmp_path.iterdir())
+        assert clean.menus == {"menu button": "opens"}
+        (slider,) = clean.sliders
+        assert slider["frames"] == 3 and slider["value_after_key"] == "1", slider
+        assert slider["moved"]["src"] != slider["first"]["src"] == slider["back"]["src"], slider
+        assert slider["label"] == "w" and slider["input_height"] >= 30, slider
 
 
-def test_visit_reports_what_a_broken_page_does(browser, probe_site):
+def test_visit_reports_what_a_broken_page_does(browser, probe_site, tmp_path):
     with serve_directory(probe_site) as base_url:
-        broken = loaded(visit(browser, base_url, "broken.html"))
+        broken = loaded(
+            visit(browser, base_url, "broken.html", width=PHONE, failure_screenshots=tmp_path)
+        )
     assert any("thrown on purpose" in error for error in broken.page_errors), broken.page_errors
     assert any("logged on purpose" in error for error in broken.console_errors), (
         broken.console_errors
@@ -349,7 +511,19 @@ def test_visit_reports_what_a_broken_page_does(browser, probe_site):
         broken.failed_local
     )
     assert {"src": "missing.png", "loaded": False, "output": False} in broken.dom["images"]
+    layout = broken.layout
+    assert any("wide-equation" in item for item in layout["overflowing"]), layout
+    assert len(layout["markdownTables"]) == 1, layout
+    assert len(layout["badAlt"]) == 2, layout  # no alt at all, and a file path as alt
+    assert broken.menus["menu button"].startswith("does not open"), broken.menus
     (slider,) = broken.sliders
     assert slider["moved"]["src"] == slider["first"]["src"], (
         "a frozen slider must be reported as frozen"
     )
+    findings = broken.findings()
+    for expected in ("JavaScript error", "request to another host", "wider than its box",
+                     "unrendered Markdown table", "image without a real alt text",
+                     "menu button does not open"):
+        assert any(f.startswith(expected) for f in findings), (expected, findings)
+    assert broken.screenshot == tmp_path / f"broken@{PHONE}.png"
+    assert broken.screenshot.read_bytes()[:4] == b"\x89PNG"

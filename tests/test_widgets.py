@@ -56,20 +56,22 @@ def test_static_slider_has_one_distinct_frame_per_value_and_a_stable_container()
     assert html.startswith('<div class="bptt-static-slider" id="bptt-slider-demo"')
     assert 'data-frames="3"' in html and 'data-default-frame="1"' in html
     assert slider.element_id == "bptt-slider-demo"
-    # matplotlib's random animation id is replaced by the stable name everywhere
-    assert "_anim_imgdemo" in html and "_anim_sliderdemo" in html and "animdemo.set_frame" in html
     assert not re.search(r"[0-9a-f]{32}", html)
     frames = frame_sources(html)
     assert sorted(frames) == [0, 1, 2]
     assert all(png_bytes(uri).startswith(PNG_MAGIC) for uri in frames.values())
     assert len(set(frames.values())) == 3, "different values must give different frames"
-    # the <img> tag shows the default frame without JavaScript, and the player starts there
-    assert f'<img id="_anim_imgdemo" src="{frames[1]}"' in html
-    assert "anim.set_frame(1);" in html
-    assert "input" in html and 'type="range"' in html
-    # offline: no CDN stylesheet for the button icons, every button has a text symbol instead
-    assert "http" not in html.replace(frames[1], "") and 'class="fa' not in html
-    assert html.count("<button") == 9 and "&#9655;</button>" in html.replace("\n", "").replace(" ", "")
+    # the <img> tag shows the default frame without JavaScript, with an alt text and its value
+    assert f'<img class="bptt-slider-frame" src="{frames[1]}"' in html
+    assert 'alt="the figure for each value of w (w = 0)"' in html
+    # a labelled range input that starts at the default, its value read out, two step buttons
+    assert '<label for="bptt-slider-demo-input"' in html and ">w</label>" in html
+    assert '<input type="range" id="bptt-slider-demo-input" min="0" max="2" step="1" value="1"' in html
+    assert '<output for="bptt-slider-demo-input"' in html and ">w = 0</output>" in html
+    assert html.count("<button") == 2
+    assert 'title="Previous frame"' in html and 'title="Next frame"' in html
+    # offline: nothing but the frames' data URIs, no link to anywhere
+    assert "http" not in html
     assert repr(slider) == "<StaticSlider 'demo': 3 frames of w from -1 to 1, starting at 0>"
 
 
@@ -97,6 +99,25 @@ def test_static_slider_accepts_integer_values():
         Recorder(), [1, 2, 3], default=3, label="k", name="ints", **SMALL
     )
     assert slider.values == (1.0, 2.0, 3.0) and slider.default_index == 2
+
+
+def test_static_slider_frames_are_drawn_at_twice_their_layout_size():
+    slider = widgets.static_slider(
+        Recorder(), [0.0, 1.0], default=0.0, label="w", name="sharp", figsize=(2.0, 1.0)
+    )
+    png = png_bytes(frame_sources(slider.html)[0])
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (400, 200), "dpi 200: twice the 100 CSS px per inch"
+    assert 'width="200" height="100"' in slider.html
+
+
+def test_static_slider_takes_an_alt_text():
+    slider = widgets.static_slider(
+        Recorder(), [0.0, 1.0], default=1.0, label="w", name="alt", alt="a line of slope w", **SMALL
+    )
+    assert 'alt="a line of slope w (w = 1)"' in slider.html
+    with pytest.raises(TypeError, match="alt: expected a non-empty string or None"):
+        widgets.static_slider(Recorder(), [0.0, 1.0], default=1.0, label="w", name="x", alt="", **SMALL)
 
 
 def test_static_slider_refuses_frames_beyond_the_embed_limit():
@@ -222,5 +243,9 @@ def test_static_slider_moves_in_a_browser_without_a_kernel():
             for index in (2, 0):
                 container.locator("input[type=range]").fill(str(index))
                 page.wait_for_function(f"{source} === {frames[index]!r}")
+            assert container.locator("output").inner_text() == "w = -1"
+            container.locator("button[title='Next frame']").click()
+            page.wait_for_function(f"{source} === {frames[1]!r}")
+            assert container.locator("output").inner_text() == "w = 0"
         finally:
             browser.close()
