@@ -234,3 +234,71 @@ def backward(dh, cache: Cache) -> dict[str, np.ndarray]:
         "h": dh_total,
         "c": dc_total,
     }
+
+
+# --------------------------------------------------------------------------- the diagram
+
+
+def draw_cell(ax=None, *, highlight: str = "C1"):
+    """Draw one LSTM step (eq. `lstm-cell`) into ``ax``: the four gate blocks computed from
+    h_{t-1} and x_t, and the cell path c_{t-1} -> x f_t -> + i_t c~_t -> c_t drawn thick in
+    colour ``highlight`` (the additive path along which the gradient is multiplied by f_t
+    only). Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.0, 3.8))
+    ax.set(xlim=(-0.3, 10.6), ylim=(-0.9, 5.6), aspect="equal")
+    ax.axis("off")
+    ax.add_patch(plt.Rectangle((0.9, -0.3), 8.2, 5.3, fill=False, edgecolor="0.6",
+                               linewidth=1, linestyle=":"))
+
+    def node(xy, text, *, shape="circle", color="white"):
+        if shape == "circle":
+            ax.add_patch(plt.Circle(xy, 0.33, facecolor=color, edgecolor="0.2", zorder=3))
+        else:
+            ax.add_patch(plt.Rectangle((xy[0] - 0.55, xy[1] - 0.3), 1.1, 0.6, facecolor=color,
+                                       edgecolor="0.2", zorder=3))
+        ax.text(*xy, text, ha="center", va="center", fontsize=10, zorder=4)
+
+    def arrow(a, b, *, color="0.25", width=1.2, rad=0.0):
+        ax.annotate("", xy=b, xytext=a, zorder=2, arrowprops={
+            "arrowstyle": "-|>", "color": color, "linewidth": width, "shrinkA": 11, "shrinkB": 11,
+            "connectionstyle": f"arc3,rad={rad}"})
+
+    top, gates_y, bottom = 4.2, 1.6, 0.2
+    # the cell path, c_{t-1} -> x -> + -> c_t
+    ax.text(0.2, top, r"$c_{t-1}$", ha="center", va="center", fontsize=11)
+    ax.text(10.2, top, r"$c_t$", ha="center", va="center", fontsize=11)
+    node((3.0, top), r"$\times$")
+    node((5.2, top), r"$+$")
+    arrow((0.5, top), (3.0, top), color=highlight, width=3)
+    arrow((3.0, top), (5.2, top), color=highlight, width=3)
+    arrow((5.2, top), (9.9, top), color=highlight, width=3)
+    # the gates from [h_{t-1}, x_t]
+    ax.text(0.2, bottom, r"$h_{t-1}$", ha="center", va="center", fontsize=11)
+    ax.text(1.6, -0.7, r"$x_t$", ha="center", va="center", fontsize=11)
+    blocks = {"f": (3.0, r"$f_t=\sigma$"), "i": (4.4, r"$i_t=\sigma$"),
+              "g": (5.8, r"$\tilde c_t=\tanh$"), "q": (7.2, r"$q_t=\sigma$")}
+    for key, (x, text) in blocks.items():
+        node((x, gates_y), text, shape="box", color="#e8eef7")
+        ax.plot([x, x], [bottom, gates_y - 0.3], color="0.25", linewidth=1.2, zorder=1)
+    ax.plot([0.5, 7.2], [bottom, bottom], color="0.25", linewidth=1.2)
+    ax.plot([1.6, 1.6], [-0.45, bottom], color="0.25", linewidth=1.2)
+    # f into the product, i * c~ into the sum
+    arrow((3.0, gates_y), (3.0, top))
+    node((5.1, 2.9), r"$\times$")
+    arrow((4.4, gates_y), (5.1, 2.9))
+    arrow((5.8, gates_y), (5.1, 2.9))
+    arrow((5.1, 2.9), (5.2, top))
+    # h_t = q_t * tanh(c_t)
+    node((8.3, 3.2), r"$\tanh$", shape="box", color="white")
+    ax.annotate("", xy=(8.3, 3.5), xytext=(8.3, top), arrowprops={"arrowstyle": "-|>", "color": "0.25"})
+    node((8.3, 2.0), r"$\times$")
+    arrow((8.3, 3.2), (8.3, 2.0))
+    arrow((7.2, gates_y), (8.3, 2.0))
+    arrow((8.3, 2.0), (9.9, 0.6))
+    ax.text(10.2, 0.4, r"$h_t$", ha="center", va="center", fontsize=11)
+    ax.text(5.0, 5.2, r"additive path: $\bar c_{t-1} = f_t \odot \bar c_t + \dots$",
+            ha="center", va="center", fontsize=10, color=highlight)
+    return ax

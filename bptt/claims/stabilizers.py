@@ -46,3 +46,16 @@ def solved(final_losses, threshold: float) -> Verdict:
     """Which seeds solved the recall task: final cross-entropy below ``threshold`` (fixed
     before the run). Same as :func:`bptt.claims.gated.successes`."""
     return successes(final_losses, threshold)
+
+
+def penalty_keeps_gradient(omega_plain, omega_penalised, ratio_penalised, *, factor: float = 5.0,
+                           min_ratio: float = 0.1) -> Verdict:
+    """Training with the penalty keeps the gradient: on every seed Omega after training is at
+    least ``factor`` times smaller than without the penalty, and the ratio
+    ||dL/dh_{T-L}|| / ||dL/dh_T|| is above ``min_ratio``. Arrays (S,)."""
+    plain = np.asarray(omega_plain, dtype=float)
+    pen = np.asarray(omega_penalised, dtype=float)
+    ratio = np.asarray(ratio_penalised, dtype=float)
+    holds = bool(np.all(pen < plain / factor) and np.all(ratio > min_ratio))
+    return Verdict(holds, {"smallest_omega_reduction": float(np.min(plain / pen)),
+                           "smallest_ratio": float(np.min(ratio))})
