@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-NUMPY_MODULES = ["gradcheck", "jacobians", "linear", "rnn", "rtrl", "spectral", "truncation"]
+NUMPY_MODULES = ["gradcheck", "jacobians", "linear", "rnn", "rtrl", "spectral", "truncation", "lstm", "gru"]
 
 
 def imports_torch(statement: str) -> bool:
