@@ -280,7 +280,7 @@ def draw_cell(ax=None, *, highlight: str = "C1"):
     ax.text(1.6, -0.7, r"$x_t$", ha="center", va="center", fontsize=11)
     blocks = {"f": (3.0, r"$f_t=\sigma$"), "i": (4.4, r"$i_t=\sigma$"),
               "g": (5.8, r"$\tilde c_t=\tanh$"), "q": (7.2, r"$q_t=\sigma$")}
-    for key, (x, text) in blocks.items():
+    for x, text in blocks.values():
         node((x, gates_y), text, shape="box", color="#e8eef7")
         ax.plot([x, x], [bottom, gates_y - 0.3], color="0.25", linewidth=1.2, zorder=1)
     ax.plot([0.5, 7.2], [bottom, bottom], color="0.25", linewidth=1.2)

@@ -76,7 +76,8 @@ def test_step_jacobian_is_direct_plus_gated(dims, seed):
     direct, gated = gru.step_jacobian(cache)
     for b in range(B):
         jac = torch.autograd.functional.jacobian(
-            lambda h: core(torch.tensor(x[b : b + 1]), h[None, None])[0][0, 0], torch.tensor(h0[b]))
+            lambda h, b=b: core(torch.tensor(x[b : b + 1]), h[None, None])[0][0, 0],
+            torch.tensor(h0[b]))
         assert rel(direct[b] + gated[b], jac.numpy()) <= TOL
         np.testing.assert_allclose(np.diag(direct[b]), cache.z[b], rtol=0, atol=0)
 
@@ -102,15 +103,15 @@ def test_steps_compose_to_the_sequence(dims, seed):
         g = gru.step_backward(dh[:, t] + dh_next, caches[t])
         dh_next = g["h_prev"]
         np.testing.assert_allclose(g["x"], full["x"][:, t], rtol=1e-10, atol=1e-12)
-        for k in total:
-            total[k] = total[k] + g[k]
-    for k in total:
-        np.testing.assert_allclose(total[k], full[k], rtol=1e-10, atol=1e-12)
+        for k, value in total.items():
+            total[k] = value + g[k]
+    for k, value in total.items():
+        np.testing.assert_allclose(value, full[k], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(dh_next, full["h0"], rtol=1e-10, atol=1e-12)
 
 
 def test_float32_stays_float32():
-    x, h0, dh = (a.astype(np.float32) for a in inputs(2, 3, 2, 4, 0))
+    x, _, dh = (a.astype(np.float32) for a in inputs(2, 3, 2, 4, 0))
     w = {k: a.astype(np.float32) for k, a in weights(torch_gru(2, 4, 0)).items()}
     h, cache = gru.forward(x, None, **w)
     assert h.dtype == np.float32

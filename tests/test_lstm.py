@@ -54,7 +54,7 @@ def test_forward_backward_match_nn_lstm(dims, seed):
     grads = lstm.backward(dh, cache)
 
     xt, h0t, c0t = (torch.tensor(a, requires_grad=True) for a in (x, h0, c0))
-    out, (hT, cT) = core(xt, (h0t[None], c0t[None]))
+    out, (_, cT) = core(xt, (h0t[None], c0t[None]))
     assert rel(h, out.detach()) <= TOL and rel(c[:, -1], cT[0].detach()) <= TOL
     (out * torch.tensor(dh)).sum().backward()
     theirs = {
@@ -74,7 +74,7 @@ def test_state_adjoints_match_autograd(dims, seed):
     core = torch_lstm(D, H, seed)
     x, h0, c0, dh = inputs(B, T, D, H, seed)
     w = {k: torch.tensor(a, requires_grad=True) for k, a in weights(core).items()}
-    h, c, cache = lstm.forward(x, h0, c0, **weights(core))
+    _, _, cache = lstm.forward(x, h0, c0, **weights(core))
     grads = lstm.backward(dh, cache)
     hs, cs = [], []
     ht, ct = torch.tensor(h0), torch.tensor(c0)
@@ -98,7 +98,7 @@ def test_steps_compose_to_the_sequence(dims, seed):
     rng = np.random.default_rng(seed)
     W_x, W_h, b = rng.standard_normal((4 * H, D)), rng.standard_normal((4 * H, H)), rng.standard_normal(4 * H)
     x, h0, c0, dh = inputs(B, T, D, H, seed)
-    h, c, cache = lstm.forward(x, h0, c0, W_x, W_h, b)
+    h, _, cache = lstm.forward(x, h0, c0, W_x, W_h, b)
     full = lstm.backward(dh, cache)
     caches, hp, cp = [], h0, c0
     for t in range(T):
@@ -111,16 +111,16 @@ def test_steps_compose_to_the_sequence(dims, seed):
         g = lstm.step_backward(dh[:, t] + dh_next, dc_next, caches[t])
         dh_next, dc_next = g["h_prev"], g["c_prev"]
         np.testing.assert_allclose(g["x"], full["x"][:, t], rtol=1e-10, atol=1e-12)
-        for k in total:
-            total[k] = total[k] + g[k]
-    for k in total:
-        np.testing.assert_allclose(total[k], full[k], rtol=1e-10, atol=1e-12)
+        for k, value in total.items():
+            total[k] = value + g[k]
+    for k, value in total.items():
+        np.testing.assert_allclose(value, full[k], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(dh_next, full["h0"], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(dc_next, full["c0"], rtol=1e-10, atol=1e-12)
 
 
 def test_float32_stays_float32():
-    x, h0, c0, dh = (a.astype(np.float32) for a in inputs(2, 3, 2, 4, 0))
+    x, _, _, dh = (a.astype(np.float32) for a in inputs(2, 3, 2, 4, 0))
     w = {k: a.astype(np.float32) for k, a in weights(torch_lstm(2, 4, 0)).items()}
     h, c, cache = lstm.forward(x, None, None, **w)
     assert h.dtype == c.dtype == np.float32
