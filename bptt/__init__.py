@@ -6,7 +6,7 @@ Submodules are imported on first use, so ``import bptt`` is fast and never impor
 >>> bptt.linear.forward  # doctest: +SKIP   (imports bptt.linear now)
 
 The numpy modules (``linear``, ``rnn``, ``jacobians``, ``spectral``, ``truncation``,
-``gradcheck``, ``tasks``, ``rtrl``, ``influence``) never import torch; ``bptt.torch``,
+``gradcheck``, ``tasks``, ``rtrl``, ``influence``, ``lstm``, ``gru``) never import torch; ``bptt.torch``,
 ``bptt.torch.attention`` and ``bptt.grading`` do, when they are used.
 """
 
@@ -20,9 +20,11 @@ _SUBMODULES = (
     "course",
     "gradcheck",
     "grading",
+    "gru",
     "influence",
     "jacobians",
     "linear",
+    "lstm",
     "plots",
     "rnn",
     "rtrl",

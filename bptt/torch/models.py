@@ -471,3 +471,102 @@ class SequenceRegressor(nn.Module):
         if self.readout_mode == "last":
             hidden = hidden[:, -1]
         return self.readout(hidden), state
+
+
+class SeedStack(nn.Module):
+    """S independently initialised :class:`SequenceRegressor` models trained as one network.
+
+    The S models (one per seed in ``seeds``, each exactly ``SequenceRegressor(input_size,
+    hidden_size, output_size, readout="last", seed=s, **options)``) are packed into one
+    block-diagonal regressor with S*H units: gate block k of the big ``weight_ih_l0`` holds the
+    S models' block k on its diagonal, and so on for every weight and bias. A gradient hook
+    zeroes every off-diagonal entry, so the blocks never couple; with an elementwise optimiser
+    (SGD, Adam) whose off-diagonal state starts at zero, ``loss = sum over seeds of each seed's
+    loss`` trains the S models exactly as S separate runs would (tested), at about the cost of
+    one run, because small recurrent layers are bound by per-step overhead, not arithmetic.
+    Not for layer norm (it would mix the seeds) or a global-norm clip.
+
+    Call it with ``x`` (B, T, S*D): seed s reads columns ``s*D:(s+1)*D`` (:meth:`stack_inputs`
+    builds it from S batches); it returns ``y_hat`` of shape (B, S, O) and the final state.
+    :meth:`unstack` gives seed s's model back as an ordinary :class:`SequenceRegressor`.
+    """
+
+    def __init__(self, seeds, input_size: int, hidden_size: int, output_size: int = 1, *,
+                 cell: str = "rnn", dtype: torch.dtype | None = None,
+                 device: str | torch.device | None = None, **options):
+        super().__init__()
+        seeds = tuple(seeds)
+        if not seeds or not all(isinstance(s, int) for s in seeds):
+            raise ValueError(f"seeds: expected a non-empty sequence of ints, got {seeds!r}")
+        if options.get("layer_norm"):
+            raise ValueError("layer_norm: a layer norm over the stack would mix the seeds")
+        self.seeds, self.cell = seeds, cell
+        self.sizes = (input_size, hidden_size, output_size)
+        self.options = dict(options)
+        self._dtype, self._device = dtype, device
+        models = [self._single(s) for s in seeds]
+        S, (D, H, O) = len(seeds), self.sizes
+        self.stack = SequenceRegressor(S * D, S * H, S * O, readout="last", cell=cell, seed=0,
+                                       dtype=dtype, device=device, **options)
+        self._masks = {}
+        with torch.no_grad():
+            for name, big in self._pairs(self.stack):
+                big.zero_()
+                mask = torch.zeros_like(big)
+                for s, model in enumerate(models):
+                    small = dict(self._pairs(model))[name]
+                    index = self._block_index(name, s)
+                    big[index] = small
+                    mask[index] = 1.0
+                self._masks[name] = mask
+                big.register_hook(lambda grad, mask=mask: grad * mask)
+
+    def _single(self, seed: int) -> SequenceRegressor:
+        D, H, O = self.sizes
+        return SequenceRegressor(D, H, O, readout="last", cell=self.cell, seed=seed,
+                                 dtype=self._dtype, device=self._device, **self.options)
+
+    @staticmethod
+    def _pairs(model: SequenceRegressor):
+        core = model.rnn.core
+        return [("weight_ih", core.weight_ih_l0), ("weight_hh", core.weight_hh_l0),
+                ("bias_ih", core.bias_ih_l0), ("bias_hh", core.bias_hh_l0),
+                ("readout_weight", model.readout.weight), ("readout_bias", model.readout.bias)]
+
+    def _block_index(self, name: str, s: int):
+        """Where seed s's copy of parameter ``name`` sits in the stacked parameter."""
+        S, (D, H, O) = len(self.seeds), self.sizes
+        G = _GATES[self.cell]
+        rows = torch.cat([torch.arange(k * S * H + s * H, k * S * H + (s + 1) * H) for k in range(G)])
+        if name.startswith("readout"):
+            rows = torch.arange(s * O, (s + 1) * O)
+            cols = torch.arange(s * H, (s + 1) * H)
+        else:
+            cols = torch.arange(s * D, (s + 1) * D) if name == "weight_ih" else torch.arange(s * H, (s + 1) * H)
+        if name.endswith("bias") or name.startswith("bias"):
+            return (rows,)
+        return (rows[:, None], cols[None, :])
+
+    def stack_inputs(self, xs) -> torch.Tensor:
+        """S tensors (B, T, D), one per seed, -> the stacked input (B, T, S*D)."""
+        xs = list(xs)
+        if len(xs) != len(self.seeds):
+            raise ValueError(f"xs: expected {len(self.seeds)} batches (one per seed), got {len(xs)}")
+        return torch.cat(xs, dim=-1)
+
+    def forward(self, x: torch.Tensor, state=None):
+        """x (B, T, S*D) -> (y_hat (B, S, O), state of the stacked layer)."""
+        y_hat, state = self.stack(x, state)
+        return y_hat.reshape(y_hat.shape[0], len(self.seeds), self.sizes[2]), state
+
+    def unstack(self, s: int) -> SequenceRegressor:
+        """Seed number ``s`` (an index into ``seeds``) as a separate SequenceRegressor."""
+        v.integer("s", s, minimum=0)
+        if s >= len(self.seeds):
+            raise ValueError(f"s: expected an index below {len(self.seeds)}, got {s}")
+        model = self._single(self.seeds[s])
+        with torch.no_grad():
+            big = dict(self._pairs(self.stack))
+            for name, small in self._pairs(model):
+                small.copy_(big[name][self._block_index(name, s)])
+        return model

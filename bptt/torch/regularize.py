@@ -1,11 +1,12 @@
-"""The gradient-norm regulariser of Pascanu, Mikolov and Bengio (2013) (chapter 10).
+"""The gradient-norm regulariser of Pascanu, Mikolov and Bengio (2013) (Other stabilizers).
 
-With g_t = dL/dh_t (the total derivative) and the step Jacobian dh_{k+1}/dh_k,
+With hbar_t = dL/dh_t (the total derivative, h with a bar on the Notation page; ``dh`` in code) and
+the step Jacobian J_{k+1} = dh_{k+1}/dh_k,
 
-    Omega = mean over the batch of  sum_{k=1}^{T-1} ( ||g_{k+1} dh_{k+1}/dh_k|| / ||g_{k+1}|| - 1 )^2
+    Omega = mean over the batch of  sum_{k=1}^{T-1} ( ||hbar_{k+1} J_{k+1}|| / ||hbar_{k+1}|| - 1 )^2
 
-(eq. ch10-omega): zero when every backward step keeps the norm of the gradient, larger with
-every step that shrinks (or grows) it. As in the paper, g_{k+1} is held constant: only the
+(eq. `stabilizers-omega`): zero when every backward step keeps the norm of the gradient, larger with
+every step that shrinks (or grows) it. As in the paper, hbar_{k+1} is held constant: only the
 Jacobian factor is differentiated, so ``loss + strength * Omega`` trains the weights towards
 Jacobians that preserve the norm in the direction the gradient actually takes.
 
@@ -71,7 +72,7 @@ def _check_states(loss, states) -> list[torch.Tensor]:
 def gradient_norm_penalty(
     loss: torch.Tensor, states: HiddenRecord | Sequence[torch.Tensor]
 ) -> torch.Tensor:
-    """Omega (eq. ch10-omega) for ``loss`` and the states h_1..h_T of its forward pass.
+    """Omega (eq. `stabilizers-omega`) for ``loss`` and the states h_1..h_T of its forward pass.
 
     Args:
         loss: the scalar loss, still attached to the graph of the forward pass.
@@ -80,13 +81,13 @@ def gradient_norm_penalty(
 
     Returns:
         A scalar tensor, differentiable with respect to the parameters (g held constant).
-        Steps where g_{k+1} is exactly zero (no loss reaches them) add nothing.
+        Steps where hbar_{k+1} is exactly zero (no loss reaches them) add nothing.
     """
     states = _check_states(loss, states)
-    grads = torch.autograd.grad(loss, states, retain_graph=True)  # g_t = dL/dh_t, constants
+    grads = torch.autograd.grad(loss, states, retain_graph=True)  # hbar_t = dL/dh_t, constants
     total = loss.new_zeros(())
     for h_prev, h_next, g_next in zip(states[:-1], states[1:], grads[1:]):
-        # g_{k+1} dh_{k+1}/dh_k: the only path from h_{k+1} back to h_k is the step itself.
+        # hbar_{k+1} J_{k+1}: the only path from h_{k+1} back to h_k is the step itself.
         (pulled,) = torch.autograd.grad(
             h_next, h_prev, grad_outputs=g_next, retain_graph=True, create_graph=True
         )
