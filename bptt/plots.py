@@ -5,12 +5,11 @@
 * :func:`figure_metadata` - the cell metadata that gives a figure its caption, alt text and label
   in the book (``tools/nbtool.py figure`` writes it into a notebook).
 * :func:`draw_unrolled_graph` - the unrolled computational graph of a recurrent network, drawn
-  by code: forward arrows (solid) and the backward deltas (dashed), chapters 1 and 2.
-* :func:`plot_gradient_vs_distance` - gradient norm against distance in time on a log scale
-  (chapters 2, 6 and 15).
-* :func:`plot_learning_curve` - loss against training step (chapters 4 and 5).
+  by code: forward arrows (solid) and the backward adjoints (dashed).
+* :func:`plot_gradient_vs_distance` - gradient norm against distance in time on a log scale.
+* :func:`plot_learning_curve` - loss against training step.
 * :func:`plot_scaling` and :func:`loglog_slope` - a cost against a size on log-log axes with
-  its fitted growth exponent (chapters 3, 11, 14 and 15).
+  its fitted growth exponent.
 
 Every helper draws into the ``ax`` it is given (or a new one) and returns that axes object, so a
 chapter can add to it. Nothing here saves files or calls ``plt.show()``.
@@ -202,7 +201,7 @@ def _arrow(ax, start, end, *, backward, rad=0.0, label=None, label_offset=(0.0, 
 def draw_unrolled_graph(
     T: int = 4, ax=None, *, backward: bool = True, loss: str = "every", title: str | None = None
 ):
-    """Draw the unrolled graph of ``h_t = f(h_{t-1}, x_t; theta)`` for ``T`` steps (chapters 1, 2).
+    """Draw the unrolled graph of ``h_t = f(h_{t-1}, x_t; theta)`` for ``T`` steps.
 
     Three rows of nodes: inputs ``x_t`` (bottom), hidden states ``h_t`` (middle, with ``h_0`` at
     the left) and per-step losses ``ell_t`` (top), plus the mean ``L = (1/T) sum_t ell_t`` when there is a
@@ -319,7 +318,7 @@ def plot_gradient_vs_distance(
     xlabel: str = "distance in time $T-k$ (steps)",
     ylabel: str = r"$\|\partial L / \partial h_k\|$",
 ):
-    """Plot gradient norms against the distance in time on a log y-axis (chapters 2, 6, 15).
+    """Plot gradient norms against the distance in time on a log y-axis.
 
     Exponential vanishing or explosion (``norm ~ gamma^(T-k)``) is a straight line here.
 
@@ -363,7 +362,7 @@ def plot_learning_curve(
     xlabel: str = "training step",
     ylabel: str = "loss",
 ):
-    """Plot a loss history against the training step, step 1 first (chapters 4 and 5).
+    """Plot a loss history against the training step, step 1 first.
 
     Parameters
     ----------
@@ -410,7 +409,7 @@ def loglog_slope(sizes, values) -> float:
 def plot_scaling(sizes, values, ax=None, *, label: str, xlabel: str, ylabel: str):
     """Plot a cost against a problem size on log-log axes, the fitted exponent in the legend.
 
-    A cost growing like ``size**p`` is a straight line of slope ``p`` (chapters 3, 11, 14, 15).
+    A cost growing like ``size**p`` is a straight line of slope ``p``.
 
     sizes, values : (N,) positive arrays (for example T and seconds).
     label : name of the curve; the legend reads "label (slope p)".

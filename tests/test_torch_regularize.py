@@ -1,4 +1,4 @@
-"""bptt.torch.gradient_norm_penalty: Omega of Pascanu et al. (chapter 10), value and gradient."""
+"""bptt.torch.gradient_norm_penalty: Omega of Pascanu et al. ("Other stabilizers"), value and gradient."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_gradient_holds_dl_dh_constant_and_matches_the_closed_form():
        cell=st.sampled_from(["rnn", "gru"]), seed=st.integers(0, 50))
 def test_equals_the_ratios_of_recorded_gradients_for_a_last_step_loss(B, T, H, cell, seed):
     # With a loss at the last step only, g_k = g_{k+1} dh_{k+1}/dh_k exactly, so each term of
-    # Omega is the ratio of two recorded gradient norms (the check of chapter 10).
+    # Omega is the ratio of two recorded gradient norms (the check of "Other stabilizers").
     _, loss, states = layer_and_states(cell, B=B, T=T, H=H, seed=seed)
     omega = gradient_norm_penalty(loss, states)
     grads = torch.autograd.grad(loss, states)
