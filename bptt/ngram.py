@@ -91,22 +91,28 @@ class NGramModel:
     discounts: tuple[float, ...]
     levels: list[_Level] = field(repr=False)
 
-    def _probabilities(self, contexts: np.ndarray, w: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """p(w | context) for rows of (context keys per order, w); lengths = context length used."""
-        p = np.full(len(w), 1.0 / self.V)
+    def _lookups(self, contexts, w, lengths) -> list[tuple[np.ndarray, ...]]:
+        """Per order m: (seen, c(h) or 1, N1+(h .), c(h w)) for every row; independent of D."""
+        out = []
         for m in range(1, self.order + 1):  # order m uses a context of m - 1 ids
-            level = self.levels[m - 1]
-            ctx = contexts[m - 1]
-            usable = lengths >= m - 1
+            level, ctx = self.levels[m - 1], contexts[m - 1]
             total = _lookup(level.context_keys, level.context_totals, ctx)
             types = _lookup(level.context_keys, level.context_types, ctx)
             count = _lookup(level.gram_keys, level.gram_counts, ctx * self.V + w)
-            D = self.discounts[m - 1]
-            seen = usable & (total > 0)
-            safe = np.where(seen, total, 1.0)
-            mixed = (np.maximum(count - D, 0.0) + D * types * p) / safe
-            p = np.where(seen, mixed, p)
+            seen = (lengths >= m - 1) & (total > 0)
+            out.append((seen, np.where(seen, total, 1.0), types, count))
+        return out
+
+    def _combine(self, lookups, discounts) -> np.ndarray:
+        """The interpolated Kneser-Ney recursion over the orders, from 1/V upwards."""
+        p = np.full(len(lookups[0][0]), 1.0 / self.V)
+        for (seen, total, types, count), D in zip(lookups, discounts):
+            p = np.where(seen, (np.maximum(count - D, 0.0) + D * types * p) / total, p)
         return p
+
+    def _probabilities(self, contexts, w, lengths) -> np.ndarray:
+        """p(w | context) for rows of (context keys per order, w); lengths = context length used."""
+        return self._combine(self._lookups(contexts, w, lengths), self.discounts)
 
     def _context_keys(self, history: np.ndarray, n: int) -> tuple[list[np.ndarray], np.ndarray]:
         """Context keys for predicting history[i] from history[:i], i = 1..n - 1 (per stream)."""
@@ -230,10 +236,12 @@ def fit(
         if cut < order + 1 or len(train) - cut < 2:
             raise ValueError(f"train: {len(train)} ids are too few to hold out {holdout_fraction}")
         levels = _count_levels(train[:cut], order, V)
-        held_out = train[cut:]
+        probe = NGramModel(order, V, (0.5,) * order, levels)
+        keys, positions = probe._context_keys(train[cut:], len(train) - cut)
+        lookups = probe._lookups(keys, train[cut + 1 :], positions)  # counts do not depend on D
 
         def score(ds):
-            return -np.mean(NGramModel(order, V, tuple(ds), levels).log2_probs(held_out))
+            return -np.mean(np.log2(probe._combine(lookups, ds)))
 
         tuned = [0.75] * order
         for _ in range(2):  # coordinate descent over the orders, lowest first, two sweeps

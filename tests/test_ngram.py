@@ -98,3 +98,47 @@ def test_ids_outside_the_vocabulary_are_rejected():
         model.bits_per_char(np.array([0, 3]))
     with pytest.raises(ValueError, match="streams"):
         model.bits_per_char(np.zeros((2, 2, 2), dtype=int))
+
+
+def _kneser_ney_by_dictionaries(train, V, order, discounts, context, w):
+    """The interpolated Kneser-Ney recursion written with Python dictionaries (independent)."""
+    from collections import Counter
+
+    text = [int(i) for i in train]
+    grams = {m: Counter(tuple(text[i : i + m]) for i in range(len(text) - m + 1))
+             for m in range(1, order + 2)}
+
+    def counts(m):  # raw counts at the top order, continuation counts below it
+        if m == order:
+            return grams[m]
+        continuation = Counter(g[1:] for g in grams[m + 1])
+        for g in grams[m]:  # a gram seen only at the very start of the text
+            continuation.setdefault(g, 1)
+        return continuation
+
+    p = 1.0 / V
+    for m in range(1, order + 1):
+        h = tuple(context[len(context) - (m - 1) :]) if m > 1 else ()
+        if len(h) < m - 1:
+            continue
+        table = counts(m)
+        following = {g: c for g, c in table.items() if g[:-1] == h}
+        total = sum(following.values())
+        if total == 0:
+            continue
+        D = discounts[m - 1]
+        p = (max(table.get((*h, w), 0) - D, 0) + D * len(following) * p) / total
+    return p
+
+
+@pytest.mark.parametrize("order", [2, 3, 4])
+def test_vectorised_counts_match_a_dictionary_implementation(toy_text, order):
+    train = toy_text[:1500]
+    discounts = (0.3, 0.6, 0.8, 0.7)[:order]
+    model = ngram.fit(train, 7, order, discounts=discounts)
+    rng = np.random.default_rng(2)
+    for start in rng.integers(0, 1400, size=5):
+        context = [int(i) for i in toy_text[start : start + order - 1]]
+        expected = [_kneser_ney_by_dictionaries(train, 7, order, discounts, context, w)
+                    for w in range(7)]
+        np.testing.assert_allclose(model.distribution(context), expected, rtol=1e-12)

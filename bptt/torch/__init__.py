@@ -1,6 +1,6 @@
 """``bptt.torch``: training recurrent models with (truncated) BPTT on the CPU or a GPU.
 
-The practice chapters (8-16) train with this subpackage. One module per job:
+The practice chapters, from Exploding gradients and clipping on, train with this subpackage. One module per job:
 
 * :mod:`.device` - the one place that picks the device (``BPTT_DEVICE`` overrides);
 * :mod:`.models` - tanh-RNN/LSTM/GRU layers in fused and explicit form, a char LM, a regressor;
@@ -8,15 +8,21 @@ The practice chapters (8-16) train with this subpackage. One module per job:
 * :mod:`.contract` - the calling conventions (streams, ``model(x, state)``, scalar losses);
 * :mod:`.tbptt` - TBPTT(k1, k2) training and stream evaluation;
 * :mod:`.monitor` - gradient norms, clipping, dL/dh_t, divergence errors;
-* :mod:`.regularize` - the gradient-norm regulariser Omega of Pascanu et al. (chapter 10);
+* :mod:`.regularize` - the gradient-norm regulariser Omega of Pascanu et al. (Other stabilizers);
 * :mod:`.memory` - saved-for-backward bytes and the CUDA peak;
 * :mod:`.checkpoint` - checkpointed BPTT (sqrt(T) memory, same gradient);
 * :mod:`.data` - tensors from :mod:`bptt.tasks`, batchify, chunks;
-* :mod:`.capstone` - the two training configurations of the capstone (chapter 16);
+* :mod:`.capstone` - the two training configurations of the capstone;
 * :mod:`.progress` - ``tqdm.auto`` bars that ``BPTT_PROGRESS=0`` silences.
 """
 
-from .capstone import CAPSTONE_CHUNK, CAPSTONE_CLIP, CAPSTONE_CONFIGS, capstone_config
+from .capstone import (
+    CAPSTONE_CHUNK,
+    CAPSTONE_CLIP,
+    CAPSTONE_CONFIGS,
+    capstone_config,
+    capstone_lr,
+)
 from .checkpoint import CheckpointMemory, checkpoint_saved_bytes, checkpointed_loss
 from .contract import call_model, check_stream, scalar_loss, token_cross_entropy
 from .data import batchify, iter_chunks, next_token_pairs, to_tensors
@@ -65,6 +71,7 @@ __all__ = [
     "batchify",
     "call_model",
     "capstone_config",
+    "capstone_lr",
     "check_finite",
     "check_stream",
     "checkpoint_saved_bytes",
