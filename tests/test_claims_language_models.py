@@ -13,7 +13,7 @@ def world():
     rng = np.random.default_rng(0)
     table = rng.dirichlet(np.full(6, 0.3), size=(6, 6))  # p(w | u, v), peaked
     ids = [0, 1]
-    for _ in range(30_000):
+    for _ in range(29_998):
         ids.append(int(rng.choice(6, p=table[ids[-2], ids[-1]])))
     ids = np.array(ids)
     train, valid = ids[:27_000], ids[27_000:]

@@ -142,3 +142,12 @@ def test_vectorised_counts_match_a_dictionary_implementation(toy_text, order):
         expected = [_kneser_ney_by_dictionaries(train, 7, order, discounts, context, w)
                     for w in range(7)]
         np.testing.assert_allclose(model.distribution(context), expected, rtol=1e-12)
+
+
+def test_ngram_and_its_claims_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, bptt.ngram, bptt.claims.language_models; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

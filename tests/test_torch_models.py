@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -280,6 +281,6 @@ def test_capstone_learning_rate_falls_linearly_from_lr_to_lr_final():
     config = capstone_config("small")
     rates = [capstone_lr(config, r) for r in range(config["rounds"])]
     assert rates[0] == pytest.approx(config["lr"]) and rates[-1] == pytest.approx(config["lr_final"])
-    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert all(a > b for a, b in itertools.pairwise(rates))
     with pytest.raises(ValueError, match="round_"):
         capstone_lr(config, config["rounds"])
