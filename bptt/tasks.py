@@ -3,16 +3,17 @@
 Every generator takes ``seed`` (an int or a ``numpy.random.Generator``) and returns numpy
 arrays, batch first; :func:`bptt.torch.to_tensors` turns them into tensors.
 
-* :func:`adding_problem` (Hochreiter and Schmidhuber, 1997; chapter 9): x (n, T, 2), the
+* :func:`adding_problem` (Hochreiter and Schmidhuber, 1997; Gated architectures): x (n, T, 2), the
   first channel U[0, 1] values, the second marks two positions; y (n, 1) = X1 + X2.
   Always predicting 1 = E[X1 + X2] scores MSE = Var(X1 + X2) = 2/12 = 1/6.
-* :func:`copy_memory` (Arjovsky, Shah and Bengio, 2016; chapter 9): remember 10 symbols out
+* :func:`copy_memory` (Arjovsky, Shah and Bengio, 2016; Gated architectures): remember 10 symbols out
   of 8 across a delay; a model without memory scores cross-entropy 10 ln 8 / (T + 20).
-* :func:`delayed_recall` (chapter 12): y_t = x_{t - L}; without memory ln(n_symbols) per
+* :func:`delayed_recall` (TBPTT(k1, k2) and the bias of truncation): y_t = x_{t - L}; without memory ln(n_symbols) per
   scored step.
-* :func:`char_corpus` (chapter 16): the help topics that ship with Python itself
+* :func:`char_corpus` (Capstone: a character-level language model): the help topics that ship with Python itself
   (``pydoc_data.topics``, the text of ``help('FOR')`` and friends), or the docstrings of
-  standard-library modules, as character ids with a :class:`Vocabulary`.
+  standard-library modules, as character ids with a :class:`Vocabulary`;
+* :func:`text_statistics`: measured facts about (sampled) text against a reference text.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,7 +102,7 @@ def delayed_recall(
 
     Returns x (n, T) int64 uniform in [0, n_symbols) and y (n, T) int64 with
     y[:, t] = x[:, t - L] for t >= L and :data:`IGNORE_INDEX` for t < L. Learning it needs
-    credit assignment over L steps (chapter 12: truncation below L cannot learn it).
+    credit assignment over L steps (TBPTT(k1, k2) and the bias of truncation: truncation below L cannot learn it).
     """
     v.integer("n", n, minimum=1)
     v.integer("length", length, minimum=1)
@@ -231,3 +233,47 @@ def char_corpus(
     ids = vocab.encode(text)
     cut = round(len(ids) * (1.0 - valid_fraction))
     return CharCorpus(vocab, ids[:cut], ids[cut:])
+
+
+# ------------------------------------------------------------------ statistics of text
+_FULL_STOP_THEN_LETTER = re.compile(r"\.\s+([A-Za-z])")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+@dataclass(frozen=True)
+class TextStatistics:
+    """Computed facts about a piece of text, measured against a reference text.
+
+    ``full_stops``: occurrences of a full stop, white space, then a letter;
+    ``capital_after_full_stop``: the fraction of those letters that are capitals (NaN if none);
+    ``known_words``: the fraction of the text's words (runs of 2+ letters) that occur in the
+    reference (NaN if it has none); ``char_distance``: total variation distance between the
+    character frequencies of the text and of the reference (0 equal, 1 disjoint).
+    """
+
+    full_stops: int
+    capital_after_full_stop: float
+    known_words: float
+    char_distance: float
+
+
+def text_statistics(text: str, reference: str) -> TextStatistics:
+    """:class:`TextStatistics` of ``text`` against ``reference`` (for example sampled text
+    against the training text of Capstone: a character-level language model)."""
+    for name, value in (("text", text), ("reference", reference)):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{name}: expected a non-empty string, got {value!r:.40}")
+    after = _FULL_STOP_THEN_LETTER.findall(text)
+    capitals = float(np.mean([c.isupper() for c in after])) if after else float("nan")
+    vocabulary = set(_WORD.findall(reference))
+    words = _WORD.findall(text)
+    known = float(np.mean([w in vocabulary for w in words])) if words else float("nan")
+    chars = sorted(set(text) | set(reference))
+    index = {ch: i for i, ch in enumerate(chars)}
+
+    def frequencies(s):
+        counts = np.bincount([index[ch] for ch in s], minlength=len(chars))
+        return counts / counts.sum()
+
+    distance = 0.5 * float(np.abs(frequencies(text) - frequencies(reference)).sum())
+    return TextStatistics(len(after), capitals, known, distance)

@@ -1,4 +1,4 @@
-"""Tests of bptt.torch.attention: the causal self-attention layer, its KV cache and the chapter 15 measures."""
+"""Tests of bptt.torch.attention: the causal self-attention layer, its KV cache and the measures of BPTT and Transformers."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def rel_error(a, b) -> float:
 
 
 def reference_attention(layer: CausalSelfAttention, x: torch.Tensor) -> np.ndarray:
-    """Equation ch15-attention written position by position in numpy (independent of the layer)."""
+    """Equation attention-layer written position by position in numpy (independent of the layer)."""
     W_qkv = layer.W_qkv.detach().numpy()
     W_o = layer.W_o.detach().numpy()
     d, h, dh = layer.d_model, layer.n_heads, layer.d_head

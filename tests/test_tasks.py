@@ -207,3 +207,18 @@ def test_tasks_module_never_imports_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_text_statistics_by_hand():
+    from bptt.tasks import text_statistics
+
+    stats = text_statistics("It is. So it is. and no.  Yes", "it is so yes")
+    assert stats.full_stops == 3  # ". S", ". a", ".  Y"
+    assert stats.capital_after_full_stop == pytest.approx(2 / 3)
+    # words of 2+ letters: It is So it is and no Yes; in the reference: is, it, is
+    assert stats.known_words == pytest.approx(3 / 8)
+    assert text_statistics("abc", "abc").char_distance == 0.0
+    assert text_statistics("aaa", "bbb").char_distance == 1.0
+    assert np.isnan(text_statistics("no stop here", "x").capital_after_full_stop)
+    with pytest.raises(ValueError, match="reference"):
+        text_statistics("abc", "")

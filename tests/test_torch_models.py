@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -237,6 +238,12 @@ def test_bad_inputs_and_states_name_the_argument():
     model = CharLM(5, 3, device="cpu")
     with pytest.raises(ValueError, match="tokens: expected integer ids"):
         model(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=r"tokens: expected ids in \[0, 5\).*got ids in \[0, 7\]"):
+        model(torch.tensor([[0, 7, 1]]))  # beyond the vocabulary: not torch's raw IndexError
+    with pytest.raises(ValueError, match=r"tokens: expected ids in \[0, 5\).*got ids in \[-1, 2\]"):
+        model(torch.tensor([[-1, 2]]))
+    with pytest.raises(ValueError, match=r"tokens: expected ids in \[0, 5\)"):
+        model.sample(torch.tensor([9]), 3)
     with pytest.raises(ValueError, match="prefix"):
         model.sample(torch.tensor([], dtype=torch.long), 3)
     with pytest.raises(ValueError, match="length"):
@@ -256,3 +263,24 @@ def test_capstone_configs_are_copies_and_unknown_scales_are_refused():
     assert capstone_config("full")["hidden"] > capstone_config("small")["hidden"]
     with pytest.raises(ValueError, match="unknown capstone scale 'huge'.*BPTT_SCALE"):
         capstone_config("huge")
+
+
+def test_token_cross_entropy_names_the_logits_when_they_are_not_three_dimensional():
+    from bptt.torch import token_cross_entropy
+
+    targets = torch.zeros(4, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"logits: expected a tensor of shape \(B, T, V\).*\(4, 8\)"):
+        token_cross_entropy(torch.zeros(4, 8), targets)  # (N, V) logits, as F.cross_entropy takes
+    with pytest.raises(ValueError, match=r"targets: expected shape \(B, T\) = \(2, 3\)"):
+        token_cross_entropy(torch.zeros(2, 3, 5), torch.zeros(2, 4, dtype=torch.long))
+
+
+def test_capstone_learning_rate_falls_linearly_from_lr_to_lr_final():
+    from bptt.torch import capstone_config, capstone_lr
+
+    config = capstone_config("small")
+    rates = [capstone_lr(config, r) for r in range(config["rounds"])]
+    assert rates[0] == pytest.approx(config["lr"]) and rates[-1] == pytest.approx(config["lr_final"])
+    assert all(a > b for a, b in itertools.pairwise(rates))
+    with pytest.raises(ValueError, match="round_"):
+        capstone_lr(config, config["rounds"])

@@ -1,6 +1,6 @@
 """``bptt.torch``: training recurrent models with (truncated) BPTT on the CPU or a GPU.
 
-The practice chapters (8-16) train with this subpackage. One module per job:
+The practice chapters, from Exploding gradients and clipping on, train with this subpackage. One module per job:
 
 * :mod:`.device` - the one place that picks the device (``BPTT_DEVICE`` overrides);
 * :mod:`.models` - tanh-RNN/LSTM/GRU layers in fused and explicit form, a char LM, a regressor;
@@ -8,15 +8,21 @@ The practice chapters (8-16) train with this subpackage. One module per job:
 * :mod:`.contract` - the calling conventions (streams, ``model(x, state)``, scalar losses);
 * :mod:`.tbptt` - TBPTT(k1, k2) training and stream evaluation;
 * :mod:`.monitor` - gradient norms, clipping, dL/dh_t, divergence errors;
-* :mod:`.regularize` - the gradient-norm regulariser Omega of Pascanu et al. ("Other stabilizers");
+* :mod:`.regularize` - the gradient-norm regulariser Omega of Pascanu et al. (Other stabilizers);
 * :mod:`.memory` - saved-for-backward bytes and the CUDA peak;
 * :mod:`.checkpoint` - checkpointed BPTT (sqrt(T) memory, same gradient);
 * :mod:`.data` - tensors from :mod:`bptt.tasks`, batchify, chunks;
-* :mod:`.capstone` - the two training configurations of the capstone ("Capstone: a character-level language model");
+* :mod:`.capstone` - the two training configurations of the capstone;
 * :mod:`.progress` - ``tqdm.auto`` bars that ``BPTT_PROGRESS=0`` silences.
 """
 
-from .capstone import CAPSTONE_CHUNK, CAPSTONE_CLIP, CAPSTONE_CONFIGS, capstone_config
+from .capstone import (
+    CAPSTONE_CHUNK,
+    CAPSTONE_CLIP,
+    CAPSTONE_CONFIGS,
+    capstone_config,
+    capstone_lr,
+)
 from .checkpoint import CheckpointMemory, checkpoint_saved_bytes, checkpointed_loss
 from .contract import call_model, check_stream, scalar_loss, token_cross_entropy
 from .data import batchify, iter_chunks, next_token_pairs, to_tensors
@@ -41,20 +47,11 @@ from .monitor import (
     clip_grad_value,
     grad_norms,
     record_hidden,
-    saturation_fraction,
 )
 from .progress import progress_bar, progress_enabled
 from .regularize import gradient_norm_penalty
 from .state import detach_state, map_state, reset_state
-from .tbptt import (
-    TrainHistory,
-    Update,
-    credit_map,
-    evaluate_stream,
-    loss_credit,
-    tbptt_schedule,
-    train_tbptt,
-)
+from .tbptt import TrainHistory, Update, evaluate_stream, tbptt_schedule, train_tbptt
 
 __all__ = [
     "CAPSTONE_CHUNK",
@@ -74,13 +71,13 @@ __all__ = [
     "batchify",
     "call_model",
     "capstone_config",
+    "capstone_lr",
     "check_finite",
     "check_stream",
     "checkpoint_saved_bytes",
     "checkpointed_loss",
     "clip_grad_norm",
     "clip_grad_value",
-    "credit_map",
     "cuda_peak_bytes",
     "default_device",
     "detach_state",
@@ -90,7 +87,6 @@ __all__ = [
     "gru_step",
     "init_linear_",
     "iter_chunks",
-    "loss_credit",
     "lstm_step",
     "map_state",
     "next_token_pairs",
@@ -100,7 +96,6 @@ __all__ = [
     "reset_state",
     "resolve_device",
     "rnn_step",
-    "saturation_fraction",
     "saved_bytes",
     "scalar_loss",
     "tbptt_schedule",

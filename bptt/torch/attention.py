@@ -1,6 +1,6 @@
 """Causal self-attention, the Transformer's answer to recurrence, and the measures that compare them.
 
-Chapter 15 sets BPTT beside attention on four axes: how much of the work can run in parallel
+The chapter BPTT and Transformers sets BPTT beside attention on four axes: how much of the work can run in parallel
 over time, how much memory one sequence needs at inference, what streaming one more token
 costs, and what training on long sequences costs. This module holds the attention side and the
 measures the chapter needs:
@@ -15,7 +15,7 @@ measures the chapter needs:
 * :func:`graph_depth` - the longest chain of autograd nodes behind a tensor: the number of
   backward operations that must run one after another, whatever the hardware.
 
-The layer (chapter 15, equation ``ch15-attention``), batch first, head ``j`` of ``n_heads``::
+The layer (BPTT and Transformers, equation ``attention-layer``), batch first, head ``j`` of ``n_heads``::
 
     q_t = W_q x_t,  k_s = W_k x_s,  v_s = W_v x_s          each split into heads of size d / n_heads
     a_ts = softmax_{s <= t}( q_t . k_s / sqrt(d / n_heads) )   causal: step t sees s = 1 .. t only
@@ -60,7 +60,7 @@ def _torch_generator(name: str, value: object) -> torch.Generator:
 
 @dataclasses.dataclass(frozen=True)
 class KVCache:
-    """Keys and values of the tokens a :class:`CausalSelfAttention` layer has seen (chapter 15).
+    """Keys and values of the tokens a :class:`CausalSelfAttention` layer has seen (BPTT and Transformers).
 
     ``keys`` and ``values`` have shape (B, n_heads, t, d / n_heads) after ``t`` tokens; each
     :meth:`CausalSelfAttention.step` returns a new cache one token longer. Its size in bytes,
@@ -100,9 +100,9 @@ class KVCache:
 
 
 class CausalSelfAttention(torch.nn.Module):
-    """One causal multi-head self-attention layer, the alternative to recurrence (chapter 15).
+    """One causal multi-head self-attention layer, the alternative to recurrence (BPTT and Transformers).
 
-    Implements equation ``ch15-attention`` of chapter 15 (see the module docstring).
+    Implements equation ``attention-layer`` of BPTT and Transformers (see the module docstring).
     ``forward`` takes a whole sequence x of shape (B, T, d_model) and returns y of the same
     shape, every position computed at once (``prefill`` also returns the cache); ``step`` takes
     one token x_t of shape (B, d_model) and a cache, and returns y_t of shape (B, d_model) and
@@ -215,7 +215,7 @@ class CausalSelfAttention(torch.nn.Module):
 def kv_cache_bytes(tokens: int, d_model: int, *, n_layers: int = 1, batch: int = 1,
                    dtype: torch.dtype = torch.float32) -> int:
     """Bytes of the key-value cache after ``tokens`` tokens: ``2 * n_layers * batch * tokens * d_model``
-    values (chapter 15). Grows linearly with the number of tokens.
+    values (BPTT and Transformers). Grows linearly with the number of tokens.
     """
     tokens = v.integer("tokens", tokens, minimum=0)
     d_model = v.integer("d_model", d_model, minimum=1)
@@ -227,7 +227,7 @@ def kv_cache_bytes(tokens: int, d_model: int, *, n_layers: int = 1, batch: int =
 def recurrent_state_bytes(hidden: int, *, n_layers: int = 1, batch: int = 1, n_state_tensors: int = 1,
                           dtype: torch.dtype = torch.float32) -> int:
     """Bytes of a recurrent network's state: ``n_layers * batch * n_state_tensors * hidden`` values
-    (chapter 15). ``n_state_tensors`` is 1 for a tanh RNN or GRU (h) and 2 for an LSTM (h, c).
+    (BPTT and Transformers). ``n_state_tensors`` is 1 for a tanh RNN or GRU (h) and 2 for an LSTM (h, c).
     The same after one token or a million.
     """
     hidden = v.integer("hidden", hidden, minimum=1)
@@ -239,7 +239,7 @@ def recurrent_state_bytes(hidden: int, *, n_layers: int = 1, batch: int = 1, n_s
 
 
 def graph_depth(output: torch.Tensor) -> int:
-    """Length of the longest chain of autograd nodes behind ``output`` (chapter 15).
+    """Length of the longest chain of autograd nodes behind ``output`` (BPTT and Transformers).
 
     Each node is one backward operation; a node can run only after every node on the path from
     ``output`` to it. The longest path therefore counts the backward operations that must run

@@ -74,11 +74,18 @@ def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
     """Mean cross-entropy of batch-first logits (B, T, V) against ids (B, T).
 
     Targets equal to ``bptt.tasks.IGNORE_INDEX`` (-100) are left out of the mean, as in
-    ``torch.nn.functional.cross_entropy``; exp of the result is the perplexity ("Capstone: a character-level language model").
+    ``torch.nn.functional.cross_entropy``; exp of the result is the perplexity (Capstone: a character-level language model).
     """
-    if logits.dim() != 3 or tuple(targets.shape) != tuple(logits.shape[:2]):
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 3:
+        got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(
+            f"logits: expected a tensor of shape (B, T, V), one score per vocabulary entry at "
+            f"every step, got shape {got}"
+        )
+    if not isinstance(targets, torch.Tensor) or tuple(targets.shape) != tuple(logits.shape[:2]):
         raise ValueError(
             f"targets: expected shape (B, T) = {tuple(logits.shape[:2])} for logits "
-            f"(B, T, V) = {tuple(logits.shape)}, got {tuple(targets.shape)}"
+            f"(B, T, V) = {tuple(logits.shape)}, got "
+            f"{tuple(targets.shape) if isinstance(targets, torch.Tensor) else type(targets).__name__}"
         )
     return torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets)

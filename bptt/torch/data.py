@@ -3,7 +3,7 @@
 * :func:`to_tensors` - numpy arrays to tensors on the course device (floats to ``dtype``,
   integers to ``int64``);
 * :func:`batchify` - cut one long id sequence into B parallel streams, shape (B, N): row b
-  is the contiguous piece ``ids[b * N:(b + 1) * N]`` (chapter 11, "stateful streams");
+  is the contiguous piece ``ids[b * N:(b + 1) * N]`` (Truncated BPTT, "stateful streams");
 * :func:`next_token_pairs` - inputs and next-token targets of the streams, each (B, N - 1);
 * :func:`iter_chunks` - consecutive time chunks of length k of a (B, T, ...) pair.
 """

@@ -1,4 +1,5 @@
-"""Recurrent sequence models in two interchangeable forms (chapters 9, 10, 11 and 16).
+"""Recurrent sequence models in two interchangeable forms (Gated architectures, Other stabilizers,
+Truncated BPTT and the capstone).
 
 Every model is called like ``torch.nn.RNN`` with ``batch_first=True``::
 
@@ -18,11 +19,12 @@ The two forms compute the same function of the same weights (tested in float64).
 
 Cell equations, with x~_t = W_ih x_t + b_ih and gate blocks in torch's order:
 
-* tanh RNN (chapter 3):  h_t = phi(x~_t + W_hh h_{t-1} + b_hh), phi = tanh or ReLU (IRNN);
-  with layer normalisation (chapter 10) h_t = phi(LN(x~_t + W_hh h_{t-1} + b_hh));
-* LSTM (chapter 9): [i, f, g, o] = x~_t + W_hh h_{t-1} + b_hh,
+* tanh RNN (Recurrence and the unrolled graph):  h_t = phi(x~_t + W_hh h_{t-1} + b_hh), phi = tanh or ReLU (IRNN);
+  with layer normalisation (Other stabilizers) h_t = phi(LN(x~_t + W_hh h_{t-1} + b_hh));
+* LSTM (Gated architectures): torch's blocks [i, f, g, o] = x~_t + W_hh h_{t-1} + b_hh, whose
+  g is the candidate c~_t and o the output gate q_t of the Notation page,
   c_t = s(f) * c_{t-1} + s(i) * tanh(g),  h_t = s(o) * tanh(c_t)   (s = sigmoid);
-* GRU (chapter 9): r = s(x~_r + W_hr h + b_hr), z = s(x~_z + W_hz h + b_hz),
+* GRU (Gated architectures): r = s(x~_r + W_hr h + b_hr), z = s(x~_z + W_hz h + b_hz),
   n = tanh(x~_n + r * (W_hn h + b_hn)),  h_t = (1 - z) * n + z * h_{t-1}.
 
 States are batch first without a layer axis: h of shape (B, H); for the LSTM a pair (h, c).
@@ -113,7 +115,7 @@ class RecurrentLayer(nn.Module):
             attribute can be switched at any time, the weights stay the same.
         nonlinearity: ``"tanh"`` or ``"relu"`` for ``cell="rnn"`` (default tanh, ReLU under
             ``init="identity"``); must stay ``None`` for LSTM/GRU.
-        layer_norm: layer-normalise the pre-activation of the RNN cell (chapter 10;
+        layer_norm: layer-normalise the pre-activation of the RNN cell (Other stabilizers;
             explicit form only, ``cell="rnn"`` only).
         init: ``"default"`` (torch's U(-1/sqrt(H), 1/sqrt(H)) for every weight),
             ``"orthogonal"`` (each gate block of W_hh orthogonal, biases 0) or ``"identity"``
@@ -325,12 +327,20 @@ def _check_tokens(tokens, vocab_size: int) -> None:
             f"tokens: expected integer ids of shape (B, T) in [0, {vocab_size}), "
             f"got {tokens.dtype} of shape {tuple(tokens.shape)}"
         )
+    if tokens.numel():
+        low, high = int(tokens.min()), int(tokens.max())
+        if low < 0 or high >= vocab_size:
+            raise ValueError(
+                f"tokens: expected ids in [0, {vocab_size}) (vocab_size = {vocab_size}), "
+                f"got ids in [{low}, {high}]"
+            )
 
 
 class CharLM(nn.Module):
     """Token model: ``(tokens (B, T) int, state) -> (logits (B, T, V), new_state)``.
 
-    logits_t = W_out h_t + b_out with h_t = cell(E[x_t], h_{t-1}) (chapter 16). Any
+    o_t = W_hy h_t + b_y with h_t = cell(E[x_t], h_{t-1}) (Capstone: a character-level
+    language model). Any
     token-in, class-per-step task fits (copy memory, delayed recall, characters).
 
     Args:
@@ -418,14 +428,14 @@ class CharLM(nn.Module):
 
 
 class SequenceRegressor(nn.Module):
-    """Real-valued regression: ``(x (B, T, D), state) -> (y_hat, new_state)``.
+    """Real-valued regression: ``(x (B, T, D), state) -> (o, new_state)``.
 
-    ``readout="last"``: y_hat = W_out h_T + b_out of shape (B, O) (adding problem, chapter 9);
-    ``readout="all"``: y_hat_t = W_out h_t + b_out for every step, shape (B, T, O) (streams
-    trained with truncated BPTT, chapters 11-12).
+    ``readout="last"``: o_T = W_hy h_T + b_y of shape (B, Q) (adding problem, Gated architectures);
+    ``readout="all"``: o_t = W_hy h_t + b_y for every step, shape (B, T, Q) (streams
+    trained with truncated BPTT, Truncated BPTT).
 
     Args:
-        input_size, hidden_size, output_size: D, H, O.
+        input_size, hidden_size, output_size: D, H, Q.
         readout: ``"last"`` or ``"all"``.
         cell: ``"rnn"`` (default), ``"lstm"`` or ``"gru"``.
         seed, dtype, device, **cell_options: as for :class:`CharLM`.
