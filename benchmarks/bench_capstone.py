@@ -1,4 +1,4 @@
-"""The capstone's training throughput (chapter 16), in characters per second.
+"""The capstone's training throughput ("Capstone: a character-level language model"), in characters per second.
 
 Both configurations of :mod:`bptt.torch.capstone` ("small", the CPU run the course executes,
 and "full", the GPU-sized one) train the same way as the chapter: a character LSTM
