@@ -77,7 +77,7 @@ def power_iteration(
     eigenvector of the eigenvalue of largest modulus when that one is real and unique.
     """
     M = _square("M", M)
-    steps = v.integer("steps", steps, minimum=0)
+    steps = v.integer("steps", steps, minimum=1)  # zero steps would return the start vector as an answer
     if v0 is None:
         if rng is None:
             raise TypeError("rng: expected a numpy.random.Generator or seed when v0 is None")

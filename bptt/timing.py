@@ -24,12 +24,25 @@ machine. On a shared machine it leaves out the time other processes hold the cor
 
 
 def time_call(
-    fn: Callable[[], Any], *, repeats: int = 7, warmup: int = 2, clock: Clock = WALL
+    fn: Callable[[], Any], *, repeats: int = 7, warmup: int = 2, clock: Clock = WALL,
+    sync: Callable[[], Any] | None = None,
 ) -> float:
-    """Median seconds of ``fn()`` over ``repeats`` runs after ``warmup`` untimed runs."""
+    """Median seconds of ``fn()`` over ``repeats`` runs after ``warmup`` untimed runs.
+
+    ``sync`` (for example ``torch.cuda.synchronize``) runs after every call, inside the timed
+    span, so that asynchronous GPU work is counted where it is done.
+    """
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    return time_interleaved({"fn": fn}, repeats=repeats, warmup=warmup, clock=clock)["fn"]
+    if sync is not None and not callable(sync):
+        raise TypeError(f"sync must be callable or None, got {type(sync).__name__}")
+
+    def call() -> None:
+        fn()
+        if sync is not None:
+            sync()
+
+    return time_interleaved({"fn": call}, repeats=repeats, warmup=warmup, clock=clock)["fn"]
 
 
 def time_interleaved(

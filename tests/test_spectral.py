@@ -55,12 +55,12 @@ def test_power_iteration_converges_at_the_rate_lambda2_over_lambda1():
     np.testing.assert_allclose(ratios, 0.5, rtol=1e-3)
 
 
-def test_power_iteration_from_v0_and_with_zero_steps():
+def test_power_iteration_from_v0():
     M, _ = symmetric_with([3.0, 1.0])
     v0 = np.array([3.0, 4.0])
-    result = spectral.power_iteration(M, 0, v0=v0)
-    np.testing.assert_allclose(result.vector, v0 / 5)
-    assert result.value == pytest.approx(v0 @ M @ v0 / 25)
+    result = spectral.power_iteration(M, 1, v0=v0)
+    np.testing.assert_allclose(result.vectors[0], v0 / 5)
+    np.testing.assert_allclose(result.vector, M @ v0 / np.linalg.norm(M @ v0))
     a = spectral.power_iteration(M, 5, rng=np.random.default_rng(9))
     b = spectral.power_iteration(M, 5, rng=9)
     np.testing.assert_array_equal(a.vectors, b.vectors)
@@ -122,3 +122,8 @@ def test_vanishing_condition_uses_gamma_and_bounds_the_decay():
     h = np.tanh(np.random.default_rng(3).standard_normal((4, 15, 5)))
     norms = jacobians.gradient_norms_by_distance(jacobians.step_jacobians(h, W), np.ones((4, 5)))
     assert np.all(norms <= norms[:, :1] * 0.8 ** np.arange(16) * (1 + 1e-12))
+
+
+def test_power_iteration_refuses_zero_steps():
+    with pytest.raises(ValueError, match="steps"):
+        spectral.power_iteration(np.eye(3), 0, rng=0)
