@@ -62,6 +62,9 @@ def _as_preformatted(app, what, name, obj, options, lines):
 def _configure(app, config):
     config.autodoc_typehints = "none"
     config.autodoc_member_order = "bysource"
+    # module constants typed with a Callable alias (bptt.timing's clocks) render their type,
+    # and the standard library's collections.abc has no target in this book
+    config.nitpick_ignore = [*config.nitpick_ignore, ("py:class", "collections.abc.Callable")]
 
 
 def setup(app):
