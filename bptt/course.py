@@ -58,3 +58,21 @@ def setup(*, torch: bool = False, threads: int = 1) -> Course:
     if device.type == "cpu":
         _torch.set_num_threads(threads)
     return Course(scale(), device)
+
+
+def glue(name: str, value: object, display: bool = True) -> None:
+    """Record ``value`` under ``name`` for the book's ``{glue}`` roles (myst-nb's ``glue``).
+
+    Where myst-nb is not installed (a learner's Colab or Binder session, which needs no book
+    build), nothing is recorded and the value is only shown when ``display`` is true, so a
+    chapter runs the same everywhere.
+    """
+    try:
+        from myst_nb import glue as record
+    except ImportError:
+        if display:
+            from IPython.display import display as show
+
+            show(value)
+        return
+    record(name, value, display=display)

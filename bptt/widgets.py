@@ -152,7 +152,10 @@ def _frames(draw: Draw, values: np.ndarray, label: str, figsize, dpi: int) -> li
         for value in values:
             _render(fig, ax, draw, label, float(value))
             buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", dpi=dpi, bbox_inches=None, metadata={"Software": None})
+            # the whole canvas, whatever savefig.bbox the course style sets: every frame has
+            # exactly the size the slider lays it out at
+            with mpl.rc_context({"savefig.bbox": "standard"}):
+                fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
             uris.append("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode())
     finally:
         plt.close(fig)

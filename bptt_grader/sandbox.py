@@ -163,8 +163,11 @@ def bwrap_command(support: Support, stage: Path, site: list[str], limits: Limits
         args += ["--ro-bind", os.path.dirname(python), os.path.dirname(python)]
     if not prefix.startswith("/usr"):
         args += ["--ro-bind", prefix, prefix]
-    for path in site:
-        args += ["--ro-bind", path, path]
+    # Installed packages go to fixed places inside: their own path may lie under /tmp (a
+    # checkout in a temporary folder), which the private /tmp below would hide.
+    inside = [f"/site/{i}" for i in range(len(site))]
+    for path, target in zip(site, inside):
+        args += ["--ro-bind", path, target]
     parents = []
     for i in range(len(args) - 2):
         if args[i] == "--ro-bind":
@@ -188,7 +191,7 @@ def bwrap_command(support: Support, stage: Path, site: list[str], limits: Limits
     ]  # fmt: skip
     for key, value in child_environment().items():
         args += ["--setenv", key, value]
-    return [*args, "--", python, "-I", "-S", "/grader/child.py", *site]
+    return [*args, "--", python, "-I", "-S", "/grader/child.py", *inside]
 
 
 def child_command(
@@ -196,11 +199,11 @@ def child_command(
 ) -> list[str]:
     """The sandboxed command, with the user id the child drops to (``--uid=N``) if any."""
     command = bwrap_command(support, stage, site, limits)
-    return (
-        command[: -len(site)] + [f"--uid={uid}"] + site
-        if site and uid is not None
-        else (command + [f"--uid={uid}"] if uid is not None else command)
-    )
+    if uid is None:
+        return command
+    # the child's arguments are the in-sandbox package folders; --uid goes before them
+    head, inside = command[: len(command) - len(site)], command[len(command) - len(site):]
+    return [*head, f"--uid={uid}", *inside]
 
 
 def child_environment(home: str = "/tmp") -> dict[str, str]:

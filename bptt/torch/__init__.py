@@ -1,6 +1,6 @@
 """``bptt.torch``: training recurrent models with (truncated) BPTT on the CPU or a GPU.
 
-The practice chapters, from Exploding gradients and clipping on, train with this subpackage. One module per job:
+The chapters that train with PyTorch use this subpackage. One module per job:
 
 * :mod:`.device` - the one place that picks the device (``BPTT_DEVICE`` overrides);
 * :mod:`.models` - tanh-RNN/LSTM/GRU layers in fused and explicit form, a char LM, a regressor;
@@ -47,11 +47,20 @@ from .monitor import (
     clip_grad_value,
     grad_norms,
     record_hidden,
+    saturation_fraction,
 )
 from .progress import progress_bar, progress_enabled
 from .regularize import gradient_norm_penalty
 from .state import detach_state, map_state, reset_state
-from .tbptt import TrainHistory, Update, evaluate_stream, tbptt_schedule, train_tbptt
+from .tbptt import (
+    TrainHistory,
+    Update,
+    credit_map,
+    evaluate_stream,
+    loss_credit,
+    tbptt_schedule,
+    train_tbptt,
+)
 
 __all__ = [
     "CAPSTONE_CHUNK",
@@ -78,6 +87,7 @@ __all__ = [
     "checkpointed_loss",
     "clip_grad_norm",
     "clip_grad_value",
+    "credit_map",
     "cuda_peak_bytes",
     "default_device",
     "detach_state",
@@ -87,6 +97,7 @@ __all__ = [
     "gru_step",
     "init_linear_",
     "iter_chunks",
+    "loss_credit",
     "lstm_step",
     "map_state",
     "next_token_pairs",
@@ -96,6 +107,7 @@ __all__ = [
     "reset_state",
     "resolve_device",
     "rnn_step",
+    "saturation_fraction",
     "saved_bytes",
     "scalar_loss",
     "tbptt_schedule",
