@@ -168,3 +168,27 @@ def test_every_page_has_the_favicon_and_logo(built_book):
         icon = soup.select_one('link[rel="icon"]')
         assert icon is not None and icon["href"].endswith("favicon.svg"), page.name
         assert soup.select_one("img.logo__image"), f"{page.name}: no logo"
+
+
+def test_chapters_link_package_functions_to_the_api_reference(built_book):
+    """Code cells link every package name they use (sphinx-codeautolink) and prose links the
+    first mention of a function on each page (_ext/api_links.py), so a reader reaches the
+    reference entry where a function is first used."""
+    api = BeautifulSoup((built_book / "api.html").read_text(), "html.parser")
+    documented = {dt["id"] for dt in api.select("dt.sig[id]")}
+    chapters = sorted((built_book / "chapters").glob("[0-9]*.html"))
+    assert chapters
+    for page in chapters:
+        soup = BeautifulSoup(page.read_text(), "html.parser")
+        code_links = soup.select("a.sphinx-codeautolink-a[href*='api.html#']")
+        assert code_links, f"{page.name}: no code cell links a package function to the API page"
+        prose_links = soup.select("a.bptt-api-link")
+        targets = [unquote(urlsplit(a["href"]).fragment) for a in prose_links]
+        assert len(targets) == len(set(targets)), f"{page.name}: a function is linked twice in prose"
+        for target in targets + [unquote(urlsplit(a["href"]).fragment) for a in code_links]:
+            assert target in documented or target.startswith("module-"), (
+                f"{page.name}: link to {target!r}, which the API page does not document"
+            )
+    numpy_bptt = BeautifulSoup((built_book / "chapters" / "04_bptt_numpy.html").read_text(), "html.parser")
+    first = numpy_bptt.select_one("a.bptt-api-link[href$='#bptt.rnn.step_forward']")
+    assert first is not None, "the numpy BPTT chapter's first mention of rnn.step_forward is not linked"
