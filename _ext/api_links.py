@@ -46,18 +46,19 @@ def resolve(text: str, objects: dict[str, tuple[str, str]]) -> str | None:
     if match is None or "." in match.group("name"):
         return None
     bare = match.group("name")
-    found = [full for full in objects if full.startswith(PACKAGE + ".") and full.endswith("." + bare)]
+    found = [
+        full for full in objects if full.startswith(PACKAGE + ".") and full.endswith("." + bare)
+    ]
     return found[0] if len(found) == 1 else None
 
 
 def _reexported(objects: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
     """Also index each object under the package paths that re-export it (``bptt.torch.X``)."""
     extra: dict[str, tuple[str, str]] = {}
-    for full in objects:
+    for full, target in objects.items():
         parts = full.split(".")
         for cut in range(2, len(parts) - 1):
-            alias = ".".join(parts[:cut] + parts[-1:])
-            extra.setdefault(alias, objects[full])
+            extra.setdefault(".".join(parts[:cut] + parts[-1:]), target)
     return {**extra, **objects}
 
 

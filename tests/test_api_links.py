@@ -8,7 +8,7 @@ import pytest
 from course import ROOT
 
 sys.path.insert(0, str(ROOT / "_ext"))
-from api_links import resolve  # noqa: E402
+from api_links import resolve
 
 OBJECTS = {
     "bptt.rnn.backward": ("api", "bptt.rnn.backward"),
@@ -36,11 +36,11 @@ def test_mentions_of_package_objects_resolve(text, expected):
 @pytest.mark.parametrize(
     "text",
     [
-        "loss.backward",      # torch's, not ours
+        "loss.backward",  # torch's, not ours
         "nn.LSTM",
-        "forward",            # a bare name defined in several modules is ambiguous
-        "h_t",                # a symbol, not a function
-        "rnn.backwards",      # a typo links nowhere rather than somewhere wrong
+        "forward",  # a bare name defined in several modules is ambiguous
+        "h_t",  # a symbol, not a function
+        "rnn.backwards",  # a typo links nowhere rather than somewhere wrong
         "x[:, t]",
     ],
 )

@@ -13,7 +13,9 @@ from course import ROOT, repository, toc_files
 
 
 def html_pages(html_dir: Path) -> list[Path]:
-    return sorted(p for p in html_dir.rglob("*.html") if "_static" not in p.parts and "mathjax" not in p.parts)
+    return sorted(
+        p for p in html_dir.rglob("*.html") if "_static" not in p.parts and "mathjax" not in p.parts
+    )
 
 
 def test_every_toc_entry_has_a_page(built_book):
@@ -68,7 +70,11 @@ def test_internal_links_resolve(built_book):
                     path = path / "index.html"
                 if not path.exists():
                     broken.append(f"{page.relative_to(built_book)}: {target}")
-                elif parts.fragment and path.suffix == ".html" and unquote(parts.fragment) not in anchors(path):
+                elif (
+                    parts.fragment
+                    and path.suffix == ".html"
+                    and unquote(parts.fragment) not in anchors(path)
+                ):
                     broken.append(f"{page.relative_to(built_book)}: {target} (no such anchor)")
     assert not broken, "broken internal links:\n" + "\n".join(broken[:50])
 
@@ -78,7 +84,9 @@ def test_mathjax_is_served_locally(built_book):
     assert (built_book / "mathjax" / "tex-chtml.js").exists()
     for page in html_pages(built_book):
         html = page.read_text()
-        assert not re.search(r"https?://[^\"']*mathjax", html, re.IGNORECASE), f"{page.name} loads MathJax from a CDN"
+        assert not re.search(r"https?://[^\"']*mathjax", html, re.IGNORECASE), (
+            f"{page.name} loads MathJax from a CDN"
+        )
 
 
 def _folded_cells(notebook: Path) -> int:
@@ -94,20 +102,26 @@ def test_solutions_are_folded_and_exercises_are_not(built_book, folder):
     notebooks = sorted((ROOT / folder).glob("ex[0-9][0-9]_*.ipynb"))
     assert notebooks
     for notebook in notebooks:
-        soup = BeautifulSoup((built_book / folder / f"{notebook.stem}.html").read_text(), "html.parser")
+        soup = BeautifulSoup(
+            (built_book / folder / f"{notebook.stem}.html").read_text(), "html.parser"
+        )
         toggles = soup.select("details.hide.above-input")
         dropdowns = soup.select("details.sd-dropdown")
         assert len(toggles) == _folded_cells(notebook), f"{folder}/{notebook.stem}"
         if folder == "solutions":
             assert toggles or dropdowns, f"{notebook.stem}: no solution is folded"
-            assert all(not d.has_attr("open") for d in dropdowns), f"{notebook.stem}: a dropdown is open"
+            assert all(not d.has_attr("open") for d in dropdowns), (
+                f"{notebook.stem}: a dropdown is open"
+            )
         else:
             assert not dropdowns, f"{notebook.stem}: the exercise shows a solution dropdown"
 
 
 def test_appendix_tables_render_as_tables(built_book):
     """The benchmark tables are Markdown outputs; the book must render them as <table>s."""
-    soup = BeautifulSoup((built_book / "chapters" / "A1_performance.html").read_text(), "html.parser")
+    soup = BeautifulSoup(
+        (built_book / "chapters" / "A1_performance.html").read_text(), "html.parser"
+    )
     results = sorted((ROOT / "benchmarks" / "results").glob("*.md"))
     assert len(soup.select("div.cell_output table")) >= len(results) - 1
     assert not [p for p in soup.select("div.cell_output p") if p.get_text().count("|") >= 4]
@@ -121,7 +135,9 @@ def test_citations_and_bibliography_share_one_author_year_style(built_book):
     assert all(author_year.match(label) for label in labels), labels
     cited = set()
     for page in html_pages(built_book):
-        for link in BeautifulSoup(page.read_text(), "html.parser").select('a[href*="references.html#"]'):
+        for link in BeautifulSoup(page.read_text(), "html.parser").select(
+            'a[href*="references.html#"]'
+        ):
             cited.add(link.get_text())
     # a textual citation ({cite:t}) writes the authors as text and links only the year
     years = {author_year.match(label).group(1) for label in labels}
@@ -184,11 +200,17 @@ def test_chapters_link_package_functions_to_the_api_reference(built_book):
         assert code_links, f"{page.name}: no code cell links a package function to the API page"
         prose_links = soup.select("a.bptt-api-link")
         targets = [unquote(urlsplit(a["href"]).fragment) for a in prose_links]
-        assert len(targets) == len(set(targets)), f"{page.name}: a function is linked twice in prose"
+        assert len(targets) == len(set(targets)), (
+            f"{page.name}: a function is linked twice in prose"
+        )
         for target in targets + [unquote(urlsplit(a["href"]).fragment) for a in code_links]:
             assert target in documented or target.startswith("module-"), (
                 f"{page.name}: link to {target!r}, which the API page does not document"
             )
-    numpy_bptt = BeautifulSoup((built_book / "chapters" / "04_bptt_numpy.html").read_text(), "html.parser")
+    numpy_bptt = BeautifulSoup(
+        (built_book / "chapters" / "04_bptt_numpy.html").read_text(), "html.parser"
+    )
     first = numpy_bptt.select_one("a.bptt-api-link[href$='#bptt.rnn.step_forward']")
-    assert first is not None, "the numpy BPTT chapter's first mention of rnn.step_forward is not linked"
+    assert first is not None, (
+        "the numpy BPTT chapter's first mention of rnn.step_forward is not linked"
+    )
