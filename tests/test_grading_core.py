@@ -407,11 +407,11 @@ def test_read_notebook_explains_what_is_wrong(tmp_path):
 
 def test_exercise_id_from_metadata_then_file_name():
     assert (
-        exercise_of(_notebook(metadata={"bptt": {"exercise": "ex03"}}), "anything.ipynb") == "ex03"
+        exercise_of(_notebook(metadata={"bptt": {"exercise": "ex07"}}), "anything.ipynb") == "ex07"
     )
     assert (
-        exercise_of(_notebook(metadata={"bptt": {"exercise": "bad"}}), "my_ex02_copy.ipynb")
-        == "ex02"
+        exercise_of(_notebook(metadata={"bptt": {"exercise": "bad"}}), "my_ex03_copy.ipynb")
+        == "ex03"
     )
     assert exercise_of(_notebook(), "homework.ipynb") is None
 
@@ -496,7 +496,7 @@ def test_strip_markdown_and_exercise_from_solution():
     assert strip_markdown("No markers\n") == "No markers\n"
     solution = {
         "nbformat": 4,
-        "metadata": {"bptt": {"exercise": "ex03"}},
+        "metadata": {"bptt": {"exercise": "ex07"}},
         "cells": [
             {
                 "cell_type": "markdown",

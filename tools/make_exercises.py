@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("names", nargs="*", help="exercise ids such as ex01 (default: all)")
+    parser.add_argument("names", nargs="*", help="exercise ids such as ex04 (default: all)")
     parser.add_argument("--check", action="store_true", help="only report drift")
     parser.add_argument("--no-execute", action="store_true", help="write without executing")
     args = parser.parse_args(argv)
