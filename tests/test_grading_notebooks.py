@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from bptt.grading import exercise_ids
 from bptt.grading.notebook import exercise_of
-from bptt.grading.stubs import CODE_BEGIN, FOLD_TAG, MARKDOWN_BEGIN, MARKDOWN_END
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from exercise_stubs import CODE_BEGIN, FOLD_TAG, MARKDOWN_BEGIN, MARKDOWN_END
+
 SOLUTIONS = sorted((ROOT / "solutions").glob("ex[0-9][0-9]_*.ipynb"))
 
 

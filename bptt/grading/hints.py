@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..gradcheck import relative_error
 from .errors import WrongOutput
 from .parts import Verdict
 
@@ -22,8 +23,10 @@ DEFAULT_RTOL = 1e-6
 ATOL = 1e-13
 
 
-def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
-    """max |got - expected| / max |expected| (inf when the shapes differ)."""
+def deviation_ratio(got: np.ndarray, expected: np.ndarray) -> float:
+    """max |got - expected| / max |expected|: the largest deviation measured against the largest
+    expected entry (inf when the shapes differ). What the grading tolerances bound (:func:`close`);
+    not the course's relative error, :func:`bptt.gradcheck.relative_error`, which hints report."""
     got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
     if got.shape != expected.shape:
         return float("inf")
@@ -35,7 +38,8 @@ def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
 
 
 def close(got: np.ndarray, expected: np.ndarray, rtol: float = DEFAULT_RTOL) -> bool:
-    """Same shape and max |got - expected| <= rtol max |expected| + ATOL."""
+    """Same shape, finite, and max |got - expected| <= rtol max |expected| + ATOL (the
+    :func:`deviation_ratio` within ``rtol``, with an absolute floor for all-zero values)."""
     got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
     if got.shape != expected.shape or not np.all(np.isfinite(got)):
         return False
@@ -85,7 +89,8 @@ def compare(
             return f"{name}: {hint}"
     if close(got, -expected, rtol):
         return f"{name}: wrong sign"
-    return f"{name}: does not match the expected value (relative error {relative_error(got, expected):.2g})"
+    error = relative_error(got, expected)
+    return f"{name}: does not match the expected value (relative error {error:.2g})"
 
 
 def array_value(values: Mapping[str, Any], key: str) -> np.ndarray:
