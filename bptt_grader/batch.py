@@ -1,12 +1,12 @@
 """Grade a folder of submitted notebooks: discover them, run each in a sandbox, score here.
 
 Layout of ``SUBMISSIONS``: flat (``alice.ipynb``: student ``alice``), or one folder per student
-(``alice/ex01.ipynb``), or both. Every entry that is not graded is listed in the reports with its
+(``alice/ex04.ipynb``), or both. Every entry that is not graded is listed in the reports with its
 reason (:class:`Skipped`): symbolic links (never followed: one could point at ``solutions/``),
 hidden names (``.x``, ``__MACOSX``), unreadable files and folders, files that are not notebooks.
 
 When a student has several notebooks for one exercise, the one that counts is the one named in
-the student's ``manifest.json`` (``{"ex01": "ex01_final.ipynb"}``) or else the newest (latest
+the student's ``manifest.json`` (``{"ex04": "ex04_final.ipynb"}``) or else the newest (latest
 modification time, then name); the others are graded and reported as not counted. Never the best:
 that would reward handing in one notebook per guess.
 

@@ -126,6 +126,8 @@ def _grade(args: argparse.Namespace) -> int:
     if support.notes:
         sandbox += " (" + "; ".join(support.notes) + ")"
         print(f"bptt-grade: {sandbox}", file=sys.stderr)
+    if not args.quiet:
+        print(f"bptt-grade: limits for all of a submission's processes: {support.limited_by}")
     submissions, skipped = discover(args.submissions)
     if not submissions and not skipped:
         print(f"no submissions found in {args.submissions}")

@@ -3,7 +3,7 @@
 ``gradebook.csv`` is what a learning-management system imports (Canvas, Moodle, Blackboard all
 take a CSV with one row per student): the columns ``student``, one per exercise (the points of
 the notebook that counts, 0 when none), ``total`` and ``sandbox``; the header names each
-column's maximum (``ex01 (max 10)``), the total is out of the course maximum (every exercise).
+column's maximum (``ex04 (max 10)``), the total is out of the course maximum (every exercise).
 
 Every text cell that a spreadsheet could take for a formula (starting with ``=``, ``+``, ``-``,
 ``@``, a tab or a carriage return) is prefixed with ``'`` (:func:`neutralise`, as OWASP

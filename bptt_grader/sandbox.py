@@ -8,10 +8,12 @@ an empty environment, and ``--die-with-parent``. When the grader runs as root th
 under an unprivileged user id of its own per concurrent slot (``SLOT_UID + slot``), so the
 process-count limit holds and the submission can signal neither the grader nor a classmate.
 
-Limits for the whole submission: a wall-clock timeout; a watchdog here that kills the sandbox when
-the memory of all its processes together (proportional set size) passes ``memory_mb`` (cgroups are not required);
-in the sandbox, per-process rlimits on address space, CPU time, file size and process count;
-the tmpfs sizes bound the disk. At the end every process of the sandbox is killed and waited for.
+Limits for the whole submission: a wall-clock timeout; memory and processes of all its processes
+together through a cgroup v2 of its own where the machine allows it (:mod:`bptt_grader.cgroup`),
+otherwise a watchdog here that kills the sandbox when their memory together (proportional set
+size) passes ``memory_mb``; in the sandbox, per-process rlimits on address space, CPU time, file
+size and process count; the tmpfs sizes bound the disk. At the end every process of the sandbox
+is killed and waited for.
 
 Probing (:func:`probe`) says whether bubblewrap exists and which namespaces this machine allows;
 a namespace that is not permitted is dropped with the reason recorded in every report row.
@@ -34,6 +36,8 @@ import time
 from pathlib import Path
 
 from bptt.grading.errors import shorten
+
+from . import cgroup as cgroups
 
 SLOT_UID = 61000
 MAX_OUTPUT_BYTES = 64 * 2**20
@@ -91,6 +95,9 @@ class Support:
     flags: tuple[str, ...]
     unprivileged: bool
     notes: tuple[str, ...] = ()
+    cgroup: Path | None = None
+    """Where each submission gets a cgroup v2 of its own; None: rlimits and the watchdog."""
+    limited_by: str = "rlimits and a memory watchdog"
 
 
 NAMESPACES = ("--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts")
@@ -105,14 +112,25 @@ def _probe_runs(bwrap: str, flags: list[str], user: int | None = None) -> bool:
         return False
 
 
-def probe(no_sandbox: bool = False, which=None, runs=_probe_runs) -> Support:
+def limits_support(cgroups_found: cgroups.CgroupSupport | None = None) -> dict:
+    """The ``cgroup``/``limited_by`` fields of :class:`Support`: cgroup v2 where it can be used."""
+    found = cgroups.prepare(cgroups.detect() if cgroups_found is None else cgroups_found)
+    if found.base is not None:
+        return {"cgroup": found.base, "limited_by": f"{found.reason} (memory, pids)"}
+    return {"cgroup": None, "limited_by": f"rlimits and a memory watchdog ({found.reason})"}
+
+
+def probe(no_sandbox: bool = False, which=None, runs=_probe_runs, cgroups_found=None) -> Support:
     """Find bubblewrap and the namespaces it may use here; :class:`SandboxUnavailable` if none.
 
     As root, bubblewrap needs no user namespace, and the child drops to its slot's user id
-    itself before any submitted code runs (``unprivileged``).
+    itself before any submitted code runs (``unprivileged``). ``cgroups_found`` (for tests):
+    what :func:`bptt_grader.cgroup.detect` would say.
     """
     if no_sandbox:
-        return Support(None, (), False, ("NOT SANDBOXED (--no-sandbox)",))
+        return Support(
+            None, (), False, ("NOT SANDBOXED (--no-sandbox)",), **limits_support(cgroups_found)
+        )
     bwrap = (which or shutil.which)("bwrap")
     if bwrap is None:
         raise SandboxUnavailable(INSTALL_HINT)
@@ -132,8 +150,10 @@ def probe(no_sandbox: bool = False, which=None, runs=_probe_runs) -> Support:
                 + INSTALL_HINT.split(": ", 1)[1]
             )
     if not root:
-        notes.append("not run as root: the sandbox keeps your user id, without a process-count limit")
-    return Support(bwrap, tuple(flags), root, tuple(notes))
+        notes.append(
+            "not run as root: the sandbox keeps your user id, without a process-count limit"
+        )
+    return Support(bwrap, tuple(flags), root, tuple(notes), **limits_support(cgroups_found))
 
 
 def _root_binds() -> list[str]:
@@ -202,7 +222,7 @@ def child_command(
     if uid is None:
         return command
     # the child's arguments are the in-sandbox package folders; --uid goes before them
-    head, inside = command[: len(command) - len(site)], command[len(command) - len(site):]
+    head, inside = command[: len(command) - len(site)], command[len(command) - len(site) :]
     return [*head, f"--uid={uid}", *inside]
 
 
@@ -289,8 +309,12 @@ def _memory_mb(pids: list[int]) -> float:
     return total_kb / 1024
 
 
-def kill_all(process: subprocess.Popen, uid: int | None) -> None:
+def kill_all(
+    process: subprocess.Popen, uid: int | None, group: cgroups.SubmissionCgroup | None = None
+) -> None:
     """Kill the sandbox and every process in it, and wait until none is left."""
+    if group is not None:
+        group.close()
     deadline = time.monotonic() + 10
     while True:
         pids = set(_tree(process.pid)) if process.poll() is None else set()
@@ -311,11 +335,15 @@ def kill_all(process: subprocess.Popen, uid: int | None) -> None:
         time.sleep(0.05)
 
 
+def memory_failure(limits: Limits) -> str:
+    return f"used more than {limits.memory_mb} MB of memory (all its processes together)"
+
+
 class _Conversation:
     """Read the child's JSON lines (size-limited) while the watchdog watches the sandbox."""
 
-    def __init__(self, process, limits: Limits, uid: int | None):
-        self.process, self.limits, self.uid = process, limits, uid
+    def __init__(self, process, limits: Limits, uid: int | None, group=None):
+        self.process, self.limits, self.uid, self.group = process, limits, uid, group
         self.deadline = time.monotonic() + limits.timeout_s
         self.buffer = b""
         self.total = 0
@@ -330,13 +358,14 @@ class _Conversation:
         if now < self.next_watch:
             return
         self.next_watch = now + 0.5
-        # the slot's user id (a stat per process) is cheaper to find than the process tree
-        pids = _uid_processes(self.uid) if self.uid is not None else _tree(self.process.pid)
-        used = _memory_mb(pids)
-        if used > self.limits.memory_mb:
-            self.failure = (
-                f"used more than {self.limits.memory_mb} MB of memory (all its processes together)"
-            )
+        if self.group is not None:  # the kernel holds memory.max; this only names the cause
+            over = self.group.oom_killed() or self.group.memory_mb() > self.limits.memory_mb
+        else:
+            # the slot's user id (a stat per process) is cheaper to find than the process tree
+            pids = _uid_processes(self.uid) if self.uid is not None else _tree(self.process.pid)
+            over = _memory_mb(pids) > self.limits.memory_mb
+        if over:
+            self.failure = memory_failure(self.limits)
 
     def until(self, key: str) -> bool:
         """Read messages until one has ``key``; False when the child ended or failed first."""
@@ -423,6 +452,15 @@ def run_in_sandbox(
     else:
         command = child_command(support, stage, site, limits, uid)
         kwargs = {"env": {}, "cwd": "/"}
+    group = None
+    if support.cgroup is not None:
+        try:
+            name = f"bptt-{os.getpid()}-{slot}-{time.monotonic_ns()}"
+            group = cgroups.SubmissionCgroup(support.cgroup, name, limits.memory_mb, limits.pids)
+        except OSError:  # the cgroup went away: the watchdog still holds the memory limit
+            group = None
+        else:
+            command = group.wrap(command)
     process = subprocess.Popen(
         command,
         stdin=subprocess.PIPE,
@@ -431,7 +469,7 @@ def run_in_sandbox(
         start_new_session=True,
         **kwargs,
     )
-    talk = _Conversation(process, limits, uid)
+    talk = _Conversation(process, limits, uid, group)
     try:
         try:
             process.stdin.write(json.dumps(header).encode() + b"\n")
@@ -444,7 +482,9 @@ def run_in_sandbox(
         except (BrokenPipeError, OSError):
             pass
     finally:
-        kill_all(process, uid)
+        if group is not None and talk.failure is None and group.oom_killed():
+            talk.failure = memory_failure(limits)
+        kill_all(process, uid, group)
         talk.selector.close()
         for stream in (process.stdin, process.stdout):
             try:

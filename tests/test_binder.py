@@ -18,7 +18,7 @@ from course import ROOT
 
 pytestmark = pytest.mark.slow
 
-NOTEBOOKS = ("chapters/01_unrolled_graph.ipynb", "exercises/ex01_tanh_rnn_backward.ipynb")
+NOTEBOOKS = ("chapters/01_unrolled_graph.ipynb", "exercises/ex04_tanh_rnn_backward.ipynb")
 
 
 def run(command, **kwargs):

@@ -27,13 +27,13 @@ from grading_batch_helpers import (
     write,
 )
 
-from bptt.grading import get_exercise, run_checks
+from bptt.grading import exercise_ids, get_exercise, run_checks
 from bptt.grading.notebook import notebook_namespace
 from bptt_grader import sandbox
 from bptt_grader.cli import main
 from bptt_grader.report import neutralise, write_atomically
 
-EXERCISES = [f"ex0{i}" for i in range(1, 9)]
+EXERCISES = exercise_ids()
 SEED = 1
 OPTIONS = ["--jobs", "2", "--seed", str(SEED), "--memory-mb", "1536", "--timeout", "150", "--quiet"]
 SECRET = "BPTT_TEST_INSTRUCTOR_SECRET"
@@ -56,7 +56,7 @@ def step_backward(dh, cache):
     seen["out"] = os.path.exists({out!r})
     seen["solutions"] = len(glob.glob("/*/solutions/*.ipynb") + glob.glob("/work/*/*/solutions/*.ipynb")
                             + glob.glob("/work/*/solutions/*.ipynb") + glob.glob("/grader/**/*.ipynb", recursive=True))
-    seen["py"] = "ex01_tanh_rnn_backward.py" in os.listdir(os.path.join(os.path.dirname(__import__("bptt").__file__), "grading", "exercises"))
+    seen["py"] = "ex04_tanh_rnn_backward.py" in os.listdir(os.path.join(os.path.dirname(__import__("bptt").__file__), "grading", "exercises"))
     try:
         socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
         seen["net"] = "connected"
@@ -82,7 +82,7 @@ def step_backward(dh_t, cache):
 
 REFERENCE_BACKWARD = """
 def backward(dh, caches):
-    from bptt.grading.exercises.ex01_tanh_rnn_backward import _sequence_autograd
+    from bptt.grading.exercises.ex04_tanh_rnn_backward import _sequence_autograd
     return _sequence_autograd({"dh": dh, "caches": caches})[0]
 """
 
@@ -96,7 +96,7 @@ def answers():
             if name.endswith(".py"):
                 found += re.findall(r"[0-9a-f]{64}", open(os.path.join(folder, name)).read())
     for letter in "abc":
-        digest = hashlib.sha256(f"bptt:ex01:q3:{letter}".encode()).hexdigest()
+        digest = hashlib.sha256(f"bptt:ex04:q3:{letter}".encode()).hexdigest()
         if digest in found:
             return {"q3": letter}
     return {"q3": "z"}
@@ -104,7 +104,7 @@ def answers():
 
 SOLUTION_HUNT = """
 import glob
-for path in glob.glob("/*/solutions/ex01*.ipynb") + glob.glob("/work/*/solutions/ex01*.ipynb") + glob.glob("/work/*/*/solutions/ex01*.ipynb"):
+for path in glob.glob("/*/solutions/ex04*.ipynb") + glob.glob("/work/*/solutions/ex04*.ipynb") + glob.glob("/work/*/*/solutions/ex04*.ipynb"):
     import json
     for cell in json.load(open(path))["cells"]:
         if cell["cell_type"] == "code":
@@ -237,40 +237,40 @@ def _make_batch(root: Path, outside: Path, out: Path, port: int) -> dict:
     """Write the batch; return the paths the test checks afterwards."""
     for exercise in EXERCISES:
         write(root / "good" / f"{exercise}.ipynb", course_notebook("solutions", exercise))
-    classmate = root / "good" / "ex03.ipynb"
-    stub01, sol03 = course_notebook("exercises", "ex01"), course_notebook("solutions", "ex03")
+    classmate = root / "good" / "ex07.ipynb"
+    stub01, sol03 = course_notebook("exercises", "ex04"), course_notebook("solutions", "ex07")
     private = outside / "private_checks.py"
     private.write_text("PARTS = {}\n")
     probe = PROBE.format(secret=SECRET, private=str(private), repo=str(ROOT / "solutions"),
                          classmate=str(classmate), out=str(out), port=port)  # fmt: skip
-    write(root / "probe" / "ex01.ipynb", replace_function(stub01, "step_backward", probe))
+    write(root / "probe" / "ex04.ipynb", replace_function(stub01, "step_backward", probe))
     reference = replace_function(stub01, "step_backward", REFERENCE)
     write(
-        root / "reference" / "ex01.ipynb",
+        root / "reference" / "ex04.ipynb",
         replace_function(reference, "backward", REFERENCE_BACKWARD),
     )
-    write(root / "digest" / "ex01.ipynb", replace_function(stub01, "answers", DIGEST))
-    write(root / "hunter" / "ex01.ipynb", add_cell(stub01, SOLUTION_HUNT))
-    stub03 = course_notebook("exercises", "ex03")
-    write(root / "forger" / "ex03.ipynb", replace_function(stub03, "power_by_eig", FORGE))
-    write(root / "shortcut" / "ex05.ipynb", _clip_shortcut(course_notebook("solutions", "ex05")))
+    write(root / "digest" / "ex04.ipynb", replace_function(stub01, "answers", DIGEST))
+    write(root / "hunter" / "ex04.ipynb", add_cell(stub01, SOLUTION_HUNT))
+    stub03 = course_notebook("exercises", "ex07")
+    write(root / "forger" / "ex07.ipynb", replace_function(stub03, "power_by_eig", FORGE))
+    write(root / "shortcut" / "ex08.ipynb", _clip_shortcut(course_notebook("solutions", "ex08")))
     xi = "import bptt.truncation\n\ndef sample_xi(T, pi, rng):\n    return bptt.truncation.sample_xi((T,), pi, rng)\n"
     write(
-        root / "shortcut" / "ex06.ipynb",
-        replace_function(course_notebook("solutions", "ex06"), "sample_xi", xi),
+        root / "shortcut" / "ex13.ipynb",
+        replace_function(course_notebook("solutions", "ex13"), "sample_xi", xi),
     )
     venv_pth = next(Path(sys.prefix).glob("lib/python3*/site-packages")) / "a-rewrite.pth"
     rewrite = REWRITE.format(
         repo_file=str(ROOT / "bptt" / "grading" / "parts.py"), venv_pth=str(venv_pth)
     )
-    write(root / "rewriter" / "ex03.ipynb", add_cell(stub03, rewrite, 3))
+    write(root / "rewriter" / "ex07.ipynb", add_cell(stub03, rewrite, 3))
     marker = outside / "daemon-was-here"
     daemon = DAEMON.format(report=str(out / "grades.csv"), marker=str(marker))
-    write(root / "daemon" / "ex03.ipynb", add_cell(sol03, daemon, 3))
-    write(root / "memory" / "ex03.ipynb", add_cell(sol03, MEMORY, 3))
-    write(root / "forkbomb" / "ex03.ipynb", add_cell(sol03, FORK_BOMB, 3))
+    write(root / "daemon" / "ex07.ipynb", add_cell(sol03, daemon, 3))
+    write(root / "memory" / "ex07.ipynb", add_cell(sol03, MEMORY, 3))
+    write(root / "forkbomb" / "ex07.ipynb", add_cell(sol03, FORK_BOMB, 3))
     write(
-        root / "copier" / "ex03.ipynb",
+        root / "copier" / "ex07.ipynb",
         add_cell(stub03, CLASSMATE.format(classmate=str(classmate)), 3),
     )
     jupyter = add_cell(sol03, "import numpy as boot_np", 0, tags=("bootstrap",))
@@ -278,20 +278,20 @@ def _make_batch(root: Path, outside: Path, out: Path, port: int) -> dict:
         jupyter, JUPYTER_HELPER + "\n\ndef _checked(x):\n    return x\n", 6, tags=("check",)
     )
     jupyter = add_cell(jupyter, JUPYTER_HELPER, 3)
-    write(root / "jupyter" / "ex03.ipynb", add_cell(jupyter, JUPYTER_WRAP, 8))
+    write(root / "jupyter" / "ex07.ipynb", add_cell(jupyter, JUPYTER_WRAP, 8))
     # discovery: links, hidden names, FIFOs, formulas, several notebooks per exercise
     (root / "linked").symlink_to(ROOT / "solutions", target_is_directory=True)
-    (root / "evil.ipynb").symlink_to(ROOT / "solutions" / "ex01_tanh_rnn_backward.ipynb")
-    write(root / ".hidden" / "ex01.ipynb", course_notebook("solutions", "ex01"))
-    write(root / "__MACOSX" / "ex01.ipynb", course_notebook("solutions", "ex01"))
+    (root / "evil.ipynb").symlink_to(ROOT / "solutions" / "ex04_tanh_rnn_backward.ipynb")
+    write(root / ".hidden" / "ex04.ipynb", course_notebook("solutions", "ex04"))
+    write(root / "__MACOSX" / "ex04.ipynb", course_notebook("solutions", "ex04"))
     (root / "piped").mkdir()
-    os.mkfifo(root / "piped" / "ex03.ipynb")
-    write(root / "=HYPERLINK(0)" / "ex03.ipynb", stub03)
+    os.mkfifo(root / "piped" / "ex07.ipynb")
+    write(root / "=HYPERLINK(0)" / "ex07.ipynb", stub03)
     for student in ("twice", "manifest"):
-        write(root / student / "ex03_old.ipynb", sol03)
-        write(root / student / "ex03_new.ipynb", stub03)
-        os.utime(root / student / "ex03_old.ipynb", (1e9, 1e9))
-    (root / "manifest" / "manifest.json").write_text('{"ex03": "ex03_old.ipynb"}')
+        write(root / student / "ex07_old.ipynb", sol03)
+        write(root / student / "ex07_new.ipynb", stub03)
+        os.utime(root / student / "ex07_old.ipynb", (1e9, 1e9))
+    (root / "manifest" / "manifest.json").write_text('{"ex07": "ex07_old.ipynb"}')
     return {"marker": marker, "classmate": classmate, "private": private}
 
 
@@ -352,8 +352,8 @@ def test_solutions_score_full_marks_and_self_check_agrees(batch):
     assert good["total"] == good["max_points"] == sum(get_exercise(e).max_points for e in EXERCISES)
     for submission in good["submissions"]:
         exercise = submission["exercise"]
-        if exercise == "ex08":
-            continue  # trained again in-process in test_grading_ex05_08; seconds of CPU here
+        if exercise == "ex09":
+            continue  # trained again in-process in test_grading_ex08_13; seconds of CPU here
         namespace, errors = notebook_namespace(
             ROOT / "solutions" / Path(next((ROOT / "solutions").glob(f"{exercise}_*.ipynb")).name)
         )
@@ -395,11 +395,11 @@ def test_reference_functions_and_grader_internals_give_no_marks(batch):
 
 def test_library_shortcuts_trip(batch):
     student = batch["students"]["shortcut"]
-    clip = parts_of(student, "ex05")["clip_grad_norm"]
+    clip = parts_of(student, "ex08")["clip_grad_norm"]
     assert clip["points"] == 0 and "uses torch.nn.utils.clip_grad_norm_" in clip["reason"]
-    xi = parts_of(student, "ex06")["sample_xi"]
+    xi = parts_of(student, "ex13")["sample_xi"]
     assert xi["points"] == 0 and "uses bptt.truncation.sample_xi" in xi["reason"]
-    assert parts_of(student, "ex05")["clip_grad_value"]["points"] > 0  # the rest still counts
+    assert parts_of(student, "ex08")["clip_grad_value"]["points"] > 0  # the rest still counts
 
 
 def test_forged_records_gain_nothing(batch):
@@ -409,7 +409,7 @@ def test_forged_records_gain_nothing(batch):
 def test_rewriting_the_grader_or_the_environment_fails(batch):
     assert batch["repo_unchanged"] and batch["venv_pth"]
     assert batch["students"]["rewriter"]["total"] == 0
-    assert _total(batch, "good", "ex03") == get_exercise("ex03").max_points
+    assert _total(batch, "good", "ex07") == get_exercise("ex07").max_points
 
 
 def test_daemons_and_signals_cannot_touch_the_reports_or_the_grader(batch):
@@ -434,29 +434,29 @@ def test_memory_of_all_processes_together_is_limited(batch):
 
 def test_a_fork_bomb_is_held(batch):
     """The process limit stops the bomb; the notebook goes on and is graded."""
-    assert _total(batch, "forkbomb", "ex03") == get_exercise("ex03").max_points
+    assert _total(batch, "forkbomb", "ex07") == get_exercise("ex07").max_points
 
 
 def test_jupyter_semantics(batch):
     """Black-formatted `!=`/`%` continuation lines, a bootstrap import, a helper defined in a
     check cell and a line magic: full marks, as in Jupyter."""
-    assert _total(batch, "jupyter", "ex03") == get_exercise("ex03").max_points
+    assert _total(batch, "jupyter", "ex07") == get_exercise("ex07").max_points
 
 
 def test_skipped_entries_are_listed_with_reasons(batch):
     skipped = {e["entry"]: e["reason"] for s in batch["students"].values() for e in s["skipped"]}
     assert "symbolic link" in skipped["linked"] and "symbolic link" in skipped["evil.ipynb"]
     assert "hidden" in skipped[".hidden"] and "hidden" in skipped["__MACOSX"]
-    assert "not a regular file" in skipped["piped/ex03.ipynb"]
+    assert "not a regular file" in skipped["piped/ex07.ipynb"]
     assert "linked" not in batch["students"] or batch["students"]["linked"]["submissions"] == []
 
 
 def test_the_newest_or_the_manifests_notebook_counts_never_the_best(batch):
-    assert _total(batch, "twice", "ex03") == 0
+    assert _total(batch, "twice", "ex07") == 0
     not_counted = [s for s in batch["students"]["twice"]["submissions"] if not s["counted"]]
-    assert [s["notebook"] for s in not_counted] == ["twice/ex03_old.ipynb"]
+    assert [s["notebook"] for s in not_counted] == ["twice/ex07_old.ipynb"]
     assert "newer notebook" in not_counted[0]["not_counted_because"]
-    assert _total(batch, "manifest", "ex03") == get_exercise("ex03").max_points
+    assert _total(batch, "manifest", "ex07") == get_exercise("ex07").max_points
 
 
 def test_gradebook_imports_and_neutralises_formulas(batch):
@@ -464,7 +464,7 @@ def test_gradebook_imports_and_neutralises_formulas(batch):
         rows = list(csv.reader(stream))
     header, body = rows[0], {r[0]: r for r in rows[1:]}
     course_max = sum(get_exercise(e).max_points for e in EXERCISES)
-    assert header[0] == "student" and header[1] == f"ex01 (max {get_exercise('ex01').max_points:g})"
+    assert header[0] == "student" and header[1] == f"{EXERCISES[0]} (max {get_exercise(EXERCISES[0]).max_points:g})"
     assert header[-2] == f"total (max {course_max:g})" and header[-1] == "sandbox"
     assert float(body["good"][-2]) == course_max and body["good"][-1] == "bubblewrap"
     assert "'=HYPERLINK(0)" in body and "=HYPERLINK(0)" not in body
@@ -476,16 +476,16 @@ def test_gradebook_imports_and_neutralises_formulas(batch):
 
 
 def test_endless_loops_and_timeouts(tmp_path):
-    ex03 = course_notebook("solutions", "ex03")
+    ex07 = course_notebook("solutions", "ex07")
     endless = "def power_iteration(M, v0, num_iters):\n    while True:\n        pass"
     write(
         tmp_path / "in" / "endless_function.ipynb",
-        replace_function(ex03, "power_iteration", endless),
+        replace_function(ex07, "power_iteration", endless),
     )
     unkillable = (
         "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass"
     )
-    write(tmp_path / "in" / "unkillable.ipynb", add_cell(ex03, unkillable, 3))
+    write(tmp_path / "in" / "unkillable.ipynb", add_cell(ex07, unkillable, 3))
     options = [
         "--jobs",
         "2",
@@ -528,7 +528,7 @@ def score(M, values):
     assert HELD_OUT_SECRET
     return Verdict.from_hints([compare("M^3", array_value(values, "M^3"), M @ M @ M)])
 
-PARTS = {"ex03": [Part("held_out_power", 2, ("power_by_eig",), make_inputs, collect, score)]}
+PARTS = {"ex07": [Part("held_out_power", 2, ("power_by_eig",), make_inputs, collect, score)]}
 """
 
 
@@ -536,8 +536,8 @@ def test_private_checks_run_pruned_in_the_sandbox(tmp_path, monkeypatch):
     private = tmp_path / "private_checks.py"
     private.write_text(PRIVATE_CHECKS)
     monkeypatch.setenv("BPTT_PRIVATE_CHECKS", str(private))
-    write(tmp_path / "in" / "solved.ipynb", course_notebook("solutions", "ex03"))
-    write(tmp_path / "in" / "unsolved.ipynb", course_notebook("exercises", "ex03"))
+    write(tmp_path / "in" / "solved.ipynb", course_notebook("solutions", "ex07"))
+    write(tmp_path / "in" / "unsolved.ipynb", course_notebook("exercises", "ex07"))
     assert (
         main(
             [
@@ -582,7 +582,7 @@ def test_broken_private_checks_are_a_usage_error(tmp_path, capsys):
 
 
 def test_no_sandbox_marks_every_row_and_missing_bwrap_is_refused(tmp_path, monkeypatch, capsys):
-    write(tmp_path / "in" / "ex03.ipynb", course_notebook("solutions", "ex03"))
+    write(tmp_path / "in" / "ex07.ipynb", course_notebook("solutions", "ex07"))
     assert (
         main(
             [
@@ -599,7 +599,7 @@ def test_no_sandbox_marks_every_row_and_missing_bwrap_is_refused(tmp_path, monke
     with open(tmp_path / "out" / "grades.csv", newline="") as stream:
         rows = list(csv.DictReader(stream))
     assert rows and all(r["sandbox"].startswith("NOT SANDBOXED") for r in rows)
-    assert by_student(tmp_path / "out")["ex03"]["total"] == get_exercise("ex03").max_points
+    assert by_student(tmp_path / "out")["ex07"]["total"] == get_exercise("ex07").max_points
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
     assert main(["grade", str(tmp_path / "in"), "--out", str(tmp_path / "out2")]) == 3
     assert "apt-get install bubblewrap" in capsys.readouterr().err
@@ -635,7 +635,7 @@ def test_cli_usage_errors_and_console_script(tmp_path, capsys):
         finished = subprocess.run(
             [str(script), "list"], capture_output=True, text=True, check=False
         )
-        assert finished.returncode == 0 and finished.stdout.startswith("ex01 ")
+        assert finished.returncode == 0 and finished.stdout.startswith(f"{EXERCISES[0]} ")
     assert main(["grade", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) == 2
     (tmp_path / "in").mkdir()
     assert main(["grade", str(tmp_path / "in"), "--out", str(tmp_path / "in" / "out")]) == 2

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from hypothesis.extra import numpy as hnp
 
 from bptt.grading import Exercise, Part, Verdict, WrongOutput, collect_part, plain, score_part
 from bptt.grading.errors import PlainDataError, describe_exception, safe_str
-from bptt.grading.hints import array_value, close, compare, scalar_value
+from bptt.grading.hints import array_value, close, compare, deviation_ratio, scalar_value
 from bptt.grading.limits import TimeLimitExceeded, time_limit
 from bptt.grading.notebook import (
     NotebookError,
@@ -28,9 +29,11 @@ from bptt.grading.notebook import (
     strip_magics,
 )
 from bptt.grading.questions import choice_digest, choice_question, number_question
-from bptt.grading.stubs import STUB, exercise_from_solution, strip_code, strip_markdown
 from bptt_grader.child import _imports as imported_modules
 from bptt_grader.child import transform
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+from exercise_stubs import STUB, exercise_from_solution, strip_code, strip_markdown
 
 FINITE = st.floats(-1e6, 1e6, allow_nan=False)
 SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
@@ -149,6 +152,14 @@ def test_compare_names_a_transposed_matrix(expected):
     assert "transposed" in hint
 
 
+def test_the_tolerance_bounds_the_deviation_ratio_not_the_relative_error():
+    expected = np.array([10.0, 1.0])
+    got = expected + np.array([0.0, 1e-6 * 10])  # 1e-6 of the largest entry, 1e-5 of its own
+    assert deviation_ratio(got, expected) == pytest.approx(1e-6)
+    assert close(got, expected, rtol=1.01e-6) and not close(got, expected, rtol=0.99e-6)
+    assert deviation_ratio(expected[:1], expected) == float("inf")
+
+
 def test_compare_hints():
     expected = np.arange(1.0, 7.0).reshape(2, 3)
     assert compare("g", expected * 5, expected, scales=[(5, "missing 1/T")]) == "g: missing 1/T"
@@ -159,7 +170,8 @@ def test_compare_hints():
     )
     assert "NaN" in compare("g", expected * np.nan, expected)
     assert compare("g", expected[:1], expected) == "g: shape (1, 3), expected (2, 3)"
-    assert "relative error 0.5" in compare("g", expected * 1.5, expected)
+    # the hint reports the course's one relative error (1.5 e vs e: 0.5 / 1.5)
+    assert "relative error 0.33)" in compare("g", expected * 1.5, expected)
     assert "text" in compare("g", "oops", expected)
     assert compare("g", expected * (1 + 1e-9), expected) is None
     assert compare("g", expected * (1 + 1e-3), expected) is not None
@@ -407,11 +419,11 @@ def test_read_notebook_explains_what_is_wrong(tmp_path):
 
 def test_exercise_id_from_metadata_then_file_name():
     assert (
-        exercise_of(_notebook(metadata={"bptt": {"exercise": "ex03"}}), "anything.ipynb") == "ex03"
+        exercise_of(_notebook(metadata={"bptt": {"exercise": "ex07"}}), "anything.ipynb") == "ex07"
     )
     assert (
-        exercise_of(_notebook(metadata={"bptt": {"exercise": "bad"}}), "my_ex02_copy.ipynb")
-        == "ex02"
+        exercise_of(_notebook(metadata={"bptt": {"exercise": "bad"}}), "my_ex03_copy.ipynb")
+        == "ex03"
     )
     assert exercise_of(_notebook(), "homework.ipynb") is None
 
@@ -496,7 +508,7 @@ def test_strip_markdown_and_exercise_from_solution():
     assert strip_markdown("No markers\n") == "No markers\n"
     solution = {
         "nbformat": 4,
-        "metadata": {"bptt": {"exercise": "ex03"}},
+        "metadata": {"bptt": {"exercise": "ex07"}},
         "cells": [
             {
                 "cell_type": "markdown",

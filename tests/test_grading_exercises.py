@@ -22,7 +22,7 @@ from bptt.grading.selfcheck import SELF_CHECK_SEED
 DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
 
 ROOT = Path(__file__).resolve().parent.parent
-EXERCISES = ("ex01", "ex02", "ex03", "ex04")
+EXERCISES = ("ex04", "ex03", "ex07", "ex11")
 
 
 @pytest.mark.parametrize("seed", [SELF_CHECK_SEED, DEFAULT_SEED])
@@ -39,7 +39,7 @@ def test_solution_scores_full_marks(namespaces, exercise, seed):
 @given(seed=st.integers(0, 2**32 - 1))
 def test_solutions_score_full_marks_on_any_inputs(namespaces, seed):
     """The inputs (values and sizes) change with the seed; the numpy solutions pass for all."""
-    for exercise in ("ex01", "ex02", "ex03"):
+    for exercise in ("ex04", "ex03", "ex07"):
         functions = graded_functions(namespaces("solutions", exercise), exercise)
         results = run_checks(exercise, functions, seed=seed)
         assert [(r.part, r.reason) for r in results if r.points != r.max_points] == []
@@ -56,7 +56,7 @@ def test_unanswered_exercise_scores_zero(namespaces, exercise):
 # Each factory takes the solution's namespace and returns a wrong version of one function.
 
 
-def _ex01_step(change):
+def _ex04_step(change):
     def factory(ns):
         def step_backward(dh_t, cache):
             return change(ns["step_backward"](dh_t, cache), dh_t, cache)
@@ -66,7 +66,7 @@ def _ex01_step(change):
     return factory
 
 
-def _ex01_no_tanh(grads, dh_t, cache):
+def _ex04_no_tanh(grads, dh_t, cache):
     return {
         "x": dh_t @ cache["W_xh"],
         "h_prev": dh_t @ cache["W_hh"],
@@ -76,15 +76,15 @@ def _ex01_no_tanh(grads, dh_t, cache):
     }
 
 
-def _ex01_transposed(grads, dh_t, cache):
+def _ex04_transposed(grads, dh_t, cache):
     return {**grads, "W_hh": grads["W_hh"].T}
 
 
-def _ex01_pairs_with_h_t(grads, dh_t, cache):
+def _ex04_pairs_with_h_t(grads, dh_t, cache):
     return {**grads, "W_hh": (dh_t * (1 - cache["h"] ** 2)).T @ cache["h"]}
 
 
-def _ex01_backward(carry_back=True, accumulate=True, first=0):
+def _ex04_backward(carry_back=True, accumulate=True, first=0):
     """A backward pass with one of three classic mistakes switched on."""
 
     def factory(ns):
@@ -103,21 +103,21 @@ def _ex01_backward(carry_back=True, accumulate=True, first=0):
     return factory
 
 
-def _ex02_outputs(scale):
+def _ex03_outputs(scale):
     def factory(ns):
         return lambda o, y: scale(o, y) * ns["grad_outputs"](o, y)
 
     return factory
 
 
-def _ex02_hidden(transform):
+def _ex03_hidden(transform):
     def factory(ns):
         return lambda dL_do, W_hh, W_hy: ns["grad_hidden"](dL_do, transform(W_hh), W_hy)
 
     return factory
 
 
-def _ex02_gradients(change):
+def _ex03_gradients(change):
     def factory(ns):
         def gradients(x, y, W_xh, W_hh, W_hy):
             return change(ns, ns["gradients"](x, y, W_xh, W_hh, W_hy), x, y, W_xh, W_hh, W_hy)
@@ -127,21 +127,21 @@ def _ex02_gradients(change):
     return factory
 
 
-def _ex02_no_one_over_t(ns, grads, x, *args):
+def _ex03_no_one_over_t(ns, grads, x, *args):
     return {k: v * x.shape[1] for k, v in grads.items()}
 
 
-def _ex02_transposed_w_hx(ns, grads, *args):
+def _ex03_transposed_w_hx(ns, grads, *args):
     return {**grads, "W_xh": grads["W_xh"].T}
 
 
-def _ex02_pairs_with_h_t(ns, grads, x, y, W_xh, W_hh, W_hy):
+def _ex03_pairs_with_h_t(ns, grads, x, y, W_xh, W_hh, W_hy):
     h, o = ns["forward"](x, W_xh, W_hh, W_hy)
     dh = ns["grad_hidden"](ns["grad_outputs"](o, y), W_hh, W_hy)
     return {**grads, "W_hh": np.einsum("bti,btj->ij", dh, h)}
 
 
-def _ex03_power(wrong):
+def _ex07_power(wrong):
     def factory(ns):
         def power_by_eig(M, k):
             lam, Q = np.linalg.eigh(M)
@@ -152,7 +152,7 @@ def _ex03_power(wrong):
     return factory
 
 
-def _ex03_iteration_norm(ns):
+def _ex07_iteration_norm(ns):
     def power_iteration(M, v0, num_iters):
         _, v = ns["power_iteration"](M, v0, num_iters)
         return float(np.linalg.norm(M @ v)), v
@@ -160,7 +160,7 @@ def _ex03_iteration_norm(ns):
     return power_iteration
 
 
-def _ex03_iteration_unnormalised(ns):
+def _ex07_iteration_unnormalised(ns):
     def power_iteration(M, v0, num_iters):
         v = v0.copy()
         for _ in range(num_iters):
@@ -170,14 +170,14 @@ def _ex03_iteration_unnormalised(ns):
     return power_iteration
 
 
-def _ex04_detach(change):
+def _ex11_detach(change):
     def factory(ns):
         return lambda state: change(ns, state)
 
     return factory
 
 
-def _ex04_train(*, detach=True, only_h=False, reset=False, zero_grad=True, drop_last=False):
+def _ex11_train(*, detach=True, only_h=False, reset=False, zero_grad=True, drop_last=False):
     """A TBPTT loop with one of the classic mistakes switched on."""
 
     def factory(ns):
@@ -204,112 +204,112 @@ def _ex04_train(*, detach=True, only_h=False, reset=False, zero_grad=True, drop_
 
 
 WRONG = [
-    # ex01
-    ("ex01", "step_backward", _ex01_step(_ex01_no_tanh), "tanh derivative is missing"),
-    ("ex01", "step_backward", _ex01_step(_ex01_transposed), "'W_hh' gradient: transposed"),
-    ("ex01", "step_backward", _ex01_step(_ex01_pairs_with_h_t), "pair delta with h_{t-1}"),
-    ("ex01", "backward", _ex01_backward(carry_back=False), "flowing back from step t+1 is missing"),
-    ("ex01", "backward", _ex01_backward(accumulate=False), "single time step's contribution"),
-    ("ex01", "backward", _ex01_backward(first=1), "first time step is missing"),
-    ("ex01", "q1", answer("q1", -0.4909), "not right"),
-    ("ex01", "q1", answer("q1", 0.5), "not right"),
-    ("ex01", "q2", answer("q2", 0.5**9), "not right"),
-    ("ex01", "q2", answer("q2", 0.5), "not right"),
-    ("ex01", "q3", answer("q3", "a"), "not the right choice"),
-    ("ex01", "q3", answer("q3", "c"), "not the right choice"),
-    # ex02
-    (
-        "ex02",
-        "grad_outputs",
-        _ex02_outputs(lambda o, y: o.shape[1]),
-        "times too large: the loss averages over time",
-    ),
-    ("ex02", "grad_outputs", _ex02_outputs(lambda o, y: o.shape[0]), "averages over the batch"),
-    ("ex02", "grad_outputs", _ex02_outputs(lambda o, y: -1), "dL/do: wrong sign"),
-    ("ex02", "grad_hidden", _ex02_hidden(np.transpose), "use W_hh^T"),
-    ("ex02", "grad_hidden", _ex02_hidden(np.zeros_like), "recursion term"),
-    ("ex02", "gradients", _ex02_gradients(_ex02_no_one_over_t), "lose the 1/T"),
-    ("ex02", "gradients", _ex02_gradients(_ex02_transposed_w_hx), "dL/dW_xh: transposed"),
-    ("ex02", "gradients", _ex02_gradients(_ex02_pairs_with_h_t), "pair dL/dh_t with h_{t-1}"),
-    ("ex02", "q1", answer("q1", 6), "not right"),
-    ("ex02", "q1", answer("q1", 4), "not right"),
-    ("ex02", "q2", answer("q2", 0.8**20), "not right"),
-    ("ex02", "q2", answer("q2", 0.8), "not right"),
-    ("ex02", "q3", answer("q3", "a"), "not the right choice"),
-    ("ex02", "q3", answer("q3", "c"), "not the right choice"),
+    # ex04
+    ("ex04", "step_backward", _ex04_step(_ex04_no_tanh), "tanh derivative is missing"),
+    ("ex04", "step_backward", _ex04_step(_ex04_transposed), "'W_hh' gradient: transposed"),
+    ("ex04", "step_backward", _ex04_step(_ex04_pairs_with_h_t), "pair delta with h_{t-1}"),
+    ("ex04", "backward", _ex04_backward(carry_back=False), "flowing back from step t+1 is missing"),
+    ("ex04", "backward", _ex04_backward(accumulate=False), "single time step's contribution"),
+    ("ex04", "backward", _ex04_backward(first=1), "first time step is missing"),
+    ("ex04", "q1", answer("q1", -0.4909), "not right"),
+    ("ex04", "q1", answer("q1", 0.5), "not right"),
+    ("ex04", "q2", answer("q2", 0.5**9), "not right"),
+    ("ex04", "q2", answer("q2", 0.5), "not right"),
+    ("ex04", "q3", answer("q3", "a"), "not the right choice"),
+    ("ex04", "q3", answer("q3", "c"), "not the right choice"),
     # ex03
     (
         "ex03",
+        "grad_outputs",
+        _ex03_outputs(lambda o, y: o.shape[1]),
+        "times too large: the loss averages over time",
+    ),
+    ("ex03", "grad_outputs", _ex03_outputs(lambda o, y: o.shape[0]), "averages over the batch"),
+    ("ex03", "grad_outputs", _ex03_outputs(lambda o, y: -1), "dL/do: wrong sign"),
+    ("ex03", "grad_hidden", _ex03_hidden(np.transpose), "use W_hh^T"),
+    ("ex03", "grad_hidden", _ex03_hidden(np.zeros_like), "recursion term"),
+    ("ex03", "gradients", _ex03_gradients(_ex03_no_one_over_t), "lose the 1/T"),
+    ("ex03", "gradients", _ex03_gradients(_ex03_transposed_w_hx), "dL/dW_xh: transposed"),
+    ("ex03", "gradients", _ex03_gradients(_ex03_pairs_with_h_t), "pair dL/dh_t with h_{t-1}"),
+    ("ex03", "q1", answer("q1", 6), "not right"),
+    ("ex03", "q1", answer("q1", 4), "not right"),
+    ("ex03", "q2", answer("q2", 0.8**20), "not right"),
+    ("ex03", "q2", answer("q2", 0.8), "not right"),
+    ("ex03", "q3", answer("q3", "a"), "not the right choice"),
+    ("ex03", "q3", answer("q3", "c"), "not the right choice"),
+    # ex07
+    (
+        "ex07",
         "power_by_eig",
-        _ex03_power(lambda lam, Q, k: Q.T @ np.diag(lam**k) @ Q),
+        _ex07_power(lambda lam, Q, k: Q.T @ np.diag(lam**k) @ Q),
         "columns of Q",
     ),
     (
-        "ex03",
+        "ex07",
         "power_by_eig",
-        _ex03_power(lambda lam, Q, k: Q @ np.diag(k * lam) @ Q.T),
+        _ex07_power(lambda lam, Q, k: Q @ np.diag(k * lam) @ Q.T),
         "do not multiply by k",
     ),
-    ("ex03", "power_iteration", _ex03_iteration_norm, "use v^T M v"),
-    ("ex03", "power_iteration", _ex03_iteration_unnormalised, "unit norm"),
+    ("ex07", "power_iteration", _ex07_iteration_norm, "use v^T M v"),
+    ("ex07", "power_iteration", _ex07_iteration_unnormalised, "unit norm"),
     (
-        "ex03",
+        "ex07",
         "decay_rate",
         lambda ns: lambda W: float(np.max(np.linalg.eigvals(W).real)),
         "largest magnitude",
     ),
     (
-        "ex03",
+        "ex07",
         "decay_rate",
         lambda ns: lambda W: float(np.linalg.norm(W, 2)),
         "largest singular value",
     ),
-    ("ex03", "decay_rate", lambda ns: lambda W: np.max(np.linalg.eigvals(W)), "complex"),
-    ("ex03", "q1", answer("q1", 1.2), "not right"),
-    ("ex03", "q1", answer("q1", 0.125), "not right"),
-    ("ex03", "q2", answer("q2", 65), "not right"),
-    ("ex03", "q2", answer("q2", 67), "not right"),
-    ("ex03", "q3", answer("q3", "a"), "not the right choice"),
-    ("ex03", "q3", answer("q3", "c"), "not the right choice"),
-    # ex04
-    ("ex04", "detach_state", _ex04_detach(lambda ns, s: s), "still attached"),
+    ("ex07", "decay_rate", lambda ns: lambda W: np.max(np.linalg.eigvals(W)), "complex"),
+    ("ex07", "q1", answer("q1", 1.2), "not right"),
+    ("ex07", "q1", answer("q1", 0.125), "not right"),
+    ("ex07", "q2", answer("q2", 65), "not right"),
+    ("ex07", "q2", answer("q2", 67), "not right"),
+    ("ex07", "q3", answer("q3", "a"), "not the right choice"),
+    ("ex07", "q3", answer("q3", "c"), "not the right choice"),
+    # ex11
+    ("ex11", "detach_state", _ex11_detach(lambda ns, s: s), "still attached"),
     (
-        "ex04",
+        "ex11",
         "detach_state",
-        _ex04_detach(
+        _ex11_detach(
             lambda ns, s: (s[0].detach(), s[1]) if isinstance(s, tuple) else ns["detach_state"](s)
         ),
         "c of detach_state((h, c)): still attached",
     ),
     (
-        "ex04",
+        "ex11",
         "detach_state",
-        _ex04_detach(lambda ns, s: s.detach() if not isinstance(s, tuple) else s),
+        _ex11_detach(lambda ns, s: s.detach() if not isinstance(s, tuple) else s),
         "NoneType",
     ),
     (
-        "ex04",
+        "ex11",
         "detach_state",
-        _ex04_detach(
+        _ex11_detach(
             lambda ns, s: (
                 None if s is None else ns["detach_state"](s) if isinstance(s, tuple) else 0 * s
             )
         ),
         "values changed",
     ),
-    ("ex04", "train_tbptt_rnn", _ex04_train(detach=False), "detach it after every chunk"),
-    ("ex04", "train_tbptt_rnn", _ex04_train(reset=True), "reset every chunk"),
-    ("ex04", "train_tbptt_rnn", _ex04_train(zero_grad=False), "zero_grad"),
-    ("ex04", "train_tbptt_rnn", _ex04_train(drop_last=True), "expected 5 chunk losses"),
-    ("ex04", "train_tbptt_lstm", _ex04_train(only_h=True), "both h and c"),
-    ("ex04", "train_tbptt_lstm", _ex04_train(reset=True), "reset every chunk"),
-    ("ex04", "train_tbptt_lstm", _ex04_train(zero_grad=False), "zero_grad"),
-    ("ex04", "q1", answer("q1", 28), "not right"),
-    ("ex04", "q1", answer("q1", 35), "not right"),
-    ("ex04", "q2", answer("q2", 17.5), "not right"),
-    ("ex04", "q2", answer("q2", 34), "not right"),
-    ("ex04", "q3", answer("q3", "a"), "not the right choice"),
-    ("ex04", "q3", answer("q3", "c"), "not the right choice"),
+    ("ex11", "train_tbptt_rnn", _ex11_train(detach=False), "detach it after every chunk"),
+    ("ex11", "train_tbptt_rnn", _ex11_train(reset=True), "reset every chunk"),
+    ("ex11", "train_tbptt_rnn", _ex11_train(zero_grad=False), "zero_grad"),
+    ("ex11", "train_tbptt_rnn", _ex11_train(drop_last=True), "expected 5 chunk losses"),
+    ("ex11", "train_tbptt_lstm", _ex11_train(only_h=True), "both h and c"),
+    ("ex11", "train_tbptt_lstm", _ex11_train(reset=True), "reset every chunk"),
+    ("ex11", "train_tbptt_lstm", _ex11_train(zero_grad=False), "zero_grad"),
+    ("ex11", "q1", answer("q1", 28), "not right"),
+    ("ex11", "q1", answer("q1", 35), "not right"),
+    ("ex11", "q2", answer("q2", 17.5), "not right"),
+    ("ex11", "q2", answer("q2", 34), "not right"),
+    ("ex11", "q3", answer("q3", "a"), "not the right choice"),
+    ("ex11", "q3", answer("q3", "c"), "not the right choice"),
 ]
 
 

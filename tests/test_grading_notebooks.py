@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from bptt.grading import exercise_ids
 from bptt.grading.notebook import exercise_of
-from bptt.grading.stubs import CODE_BEGIN, FOLD_TAG, MARKDOWN_BEGIN, MARKDOWN_END
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from exercise_stubs import CODE_BEGIN, FOLD_TAG, MARKDOWN_BEGIN, MARKDOWN_END
+
 SOLUTIONS = sorted((ROOT / "solutions").glob("ex[0-9][0-9]_*.ipynb"))
 
 
@@ -115,11 +118,22 @@ def test_exercise_and_solution_link_to_each_other(solution):
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
-def test_a_chapter_links_to_the_exercise(solution):
+def test_the_chapter_of_the_same_number_ends_with_a_link_to_the_exercise(solution):
+    """exercises/exNN_topic belongs to chapters/NN_*: the chapter's last Markdown cell links the
+    exercise, and the exercise (and its solution) link back to the chapter."""
+    number = solution.name[2:4]
+    chapters = sorted((ROOT / "chapters").glob(f"{number}_*.ipynb"))
+    assert len(chapters) == 1, f"{solution.name}: no chapters/{number}_*.ipynb (number it like its chapter)"
     link = f"../exercises/{solution.stem}"  # a Markdown link to the .ipynb or a {doc} link
-    linking = [
-        chapter.stem
-        for chapter in sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
-        if any(c["cell_type"] == "markdown" and link in _source(c) for c in _cells(chapter))
-    ]
-    assert linking, f"no chapter links to exercises/{solution.name}"
+    markdown = [c for c in _cells(chapters[0]) if c["cell_type"] == "markdown"]
+    assert link in _source(markdown[-1]), f"{chapters[0].name} does not end with a link to {link}"
+    for folder in ("exercises", "solutions"):
+        text = "".join(_source(c) for c in _cells(ROOT / folder / solution.name))
+        assert f"../chapters/{chapters[0].stem}" in text, f"{folder}/{solution.name} does not link back"
+
+
+def test_the_toc_lists_exercises_and_solutions_in_chapter_order():
+    toc = (ROOT / "_toc.yml").read_text().splitlines()
+    for folder in ("exercises", "solutions"):
+        listed = [line.split("file:")[1].strip() for line in toc if f"file: {folder}/ex" in line]
+        assert listed == [f"{folder}/{p.stem}" for p in SOLUTIONS], listed

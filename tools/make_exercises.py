@@ -4,7 +4,7 @@
     python tools/make_exercises.py --no-execute [...]   write them without executing
     python tools/make_exercises.py --check [...]        exit 1 if exercises/ drifted from solutions/
 
-solutions/exNN_topic.ipynb is the source of truth; bptt.grading.stubs says what changes
+solutions/exNN_topic.ipynb is the source of truth; tools/exercise_stubs.py says what changes
 (solution code becomes a NotImplementedError stub, solution-only prose is dropped, the title
 "Solution N" becomes "Exercise N"). The generated notebook is then executed, like every
 notebook of the course, so its stored outputs show the stubs' zero scores. `--check` compares
@@ -23,9 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
+from exercise_stubs import exercise_from_solution
 from nbtool import execute
-
-from bptt.grading.stubs import exercise_from_solution
 
 
 def solution_paths(names: list[str]) -> list[Path]:
@@ -74,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("names", nargs="*", help="exercise ids such as ex01 (default: all)")
+    parser.add_argument("names", nargs="*", help="exercise ids such as ex04 (default: all)")
     parser.add_argument("--check", action="store_true", help="only report drift")
     parser.add_argument("--no-execute", action="store_true", help="write without executing")
     args = parser.parse_args(argv)

@@ -3,7 +3,7 @@
 For learners, in an exercise notebook::
 
     from bptt.grading import check
-    check("ex01", step_backward=step_backward)   # prints points and a hint per part
+    check("ex04", step_backward=step_backward)   # prints points and a hint per part
 
 For instructors, over a folder of submitted notebooks (flat, or one folder per student)::
 
@@ -20,9 +20,11 @@ functions on inputs it chooses, reduces the results to plain numbers) and then S
 the expected values independently, with torch autograd, finite differences or an invariant, and
 compares them, :mod:`bptt.grading.hints`). A check never prints the expected values.
 
-Adding an exercise ``exNN`` (ex05 to ex08 follow this recipe):
+Adding an exercise ``exNN`` (ex08, ex09, ex10 and ex13 follow this recipe):
 
-1. Write ``solutions/exNN_topic.ipynb`` (the source of truth). Put its id in the notebook
+1. Number the exercise like its chapter: ``exNN`` belongs to ``chapters/NN_topic.ipynb``, whose
+   last markdown cell links ``{doc}`../exercises/exNN_topic```; the exercise links back (a test
+   checks both). Write ``solutions/exNN_topic.ipynb`` (the source of truth). Put its id in the notebook
    metadata: ``metadata["bptt"] = {"exercise": "exNN"}``. Title the first markdown cell
    ``# Solution N: ...``. Every piece of learner code lives inside a function, between the lines
    ``# BEGIN SOLUTION`` and ``# END SOLUTION``; solution-only prose sits between
@@ -36,7 +38,9 @@ Adding an exercise ``exNN`` (ex05 to ex08 follow this recipe):
    a seed (``make_inputs``), calls the functions (``collect``: return ``{name: array or str}``;
    raise :class:`WrongOutput` with a clear message for unusable results) and scores
    (``score``: compute the expected values independently, use :func:`hints.compare` for
-   specific hints, return a :class:`Verdict`). ``collect`` must be a top-level function of the
+   specific hints, return a :class:`Verdict`; a function returning a dict of arrays, checked
+   against autograd with hints for typical wrong answers, gets its ``score`` from
+   :func:`hints.array_dict_score`). ``collect`` must be a top-level function of the
    module: the sandbox keeps only it and what it references; name anything else unpickling the
    inputs needs in ``SANDBOX_NAMES``. List the library functions a part asks the learner to write
    with ``EXERCISE.forbidding({part: (dotted names,)})``: tripwires in the batch grader. Questions come from
@@ -49,7 +53,7 @@ Adding an exercise ``exNN`` (ex05 to ex08 follow this recipe):
    score zero (load a notebook's functions in-process with
    :func:`bptt.grading.notebook.notebook_namespace`, score them with :func:`run_checks`), and at
    least two typical wrong answers per part lose that part's points, each with its hint;
-   ``tests/test_grading_exercises.py`` shows the pattern for ex01 to ex04.
+   ``tests/test_grading_exercises.py`` shows the pattern for ex03, ex04, ex07 and ex11.
    ``tests/test_grading_notebooks.py`` already checks every registered exercise's notebooks:
    both exist, the exercise is generated from the solution, the metadata names the exercise.
 """

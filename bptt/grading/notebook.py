@@ -2,7 +2,7 @@
 
 Notebooks are read with :mod:`json` (not nbformat: the grader needs no Jupyter install and a
 corrupt file must give a clear reason, not a traceback). The exercise id comes from the
-notebook's metadata (``metadata["bptt"]["exercise"] == "ex01"``), so a renamed file still
+notebook's metadata (``metadata["bptt"]["exercise"] == "ex04"``), so a renamed file still
 grades; a name containing ``exNN`` is the fallback.
 
 :func:`run_cells` executes code cells in one namespace, in order, the way "Run all" would but

@@ -164,7 +164,7 @@ class Part:
 
 @dataclasses.dataclass(frozen=True)
 class Exercise:
-    """An exercise: its id (``"ex01"``), a title, and its parts in the order they are graded."""
+    """An exercise: its id (``"ex04"``), a title, and its parts in the order they are graded."""
 
     id: str
     title: str
@@ -172,7 +172,7 @@ class Exercise:
 
     def __post_init__(self):
         if not isinstance(self.id, str) or not _EXERCISE_ID.match(self.id):
-            raise ValueError(f"id: expected an exercise id like 'ex01', got {self.id!r}")
+            raise ValueError(f"id: expected an exercise id like 'ex04', got {self.id!r}")
         if not isinstance(self.parts, tuple) or not all(isinstance(p, Part) for p in self.parts):
             raise TypeError(f"parts: expected a tuple of Part, got {type_name(self.parts)}")
         names = [p.name for p in self.parts]

@@ -2,7 +2,7 @@
 
 An exercise lives in ``bptt/grading/exercises/exNN_topic.py`` and defines ``EXERCISE``, an
 :class:`~bptt.grading.parts.Exercise` whose id is ``exNN``. Modules are found by name and
-imported only when their exercise is asked for, so checking ex01 never imports torch for ex04.
+imported only when their exercise is asked for, so checking ex04 never imports torch for ex11.
 
 Private checks: an instructor can keep extra parts out of the repository in a Python file and
 point the environment variable ``BPTT_PRIVATE_CHECKS`` at it (or pass ``--private-checks`` to
@@ -10,7 +10,7 @@ the batch grader). The file defines ``PARTS``, a dict from exercise id to a list
 
     # private_checks.py
     from bptt.grading import Part, Verdict
-    PARTS = {"ex01": [Part("held_out", 2, ("step_backward",), make_inputs, collect, score)]}
+    PARTS = {"ex04": [Part("held_out", 2, ("step_backward",), make_inputs, collect, score)]}
 
 Those parts are graded after the public ones, under their own names.
 """
@@ -53,7 +53,7 @@ def _modules() -> dict[str, str]:
 
 
 def exercise_ids() -> list[str]:
-    """The ids of the public exercises, sorted (``["ex01", "ex02", ...]``)."""
+    """The ids of the public exercises, sorted (``["ex03", "ex04", ...]``)."""
     return sorted(_modules())
 
 
@@ -87,7 +87,7 @@ def load_private_parts(path: str | os.PathLike) -> dict[str, tuple[Part, ...]]:
     parts = namespace.get("PARTS")
     if not isinstance(parts, Mapping):
         raise TypeError(
-            f"private checks {path.name}: expected PARTS = {{'ex01': [Part, ...]}}, got {type_name(parts)}"
+            f"private checks {path.name}: expected PARTS = {{'ex04': [Part, ...]}}, got {type_name(parts)}"
         )
     known = set(_modules())
     loaded: dict[str, tuple[Part, ...]] = {}
@@ -119,7 +119,7 @@ def get_exercise(
     in ``BPTT_PRIVATE_CHECKS`` if that variable is set. Raises ``ValueError`` for an unknown id.
     """
     if not isinstance(exercise_id, str):
-        raise TypeError(f"exercise_id: expected a str like 'ex01', got {type_name(exercise_id)}")
+        raise TypeError(f"exercise_id: expected a str like 'ex04', got {type_name(exercise_id)}")
     exercise = _public_exercise(exercise_id)
     path = private_checks_path(private_checks)
     if path:

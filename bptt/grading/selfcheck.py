@@ -1,4 +1,4 @@
-"""The in-notebook self-check: ``check("ex01", step_backward=step_backward)``.
+"""The in-notebook self-check: ``check("ex04", step_backward=step_backward)``.
 
 It runs COLLECT and SCORE (see :mod:`bptt.grading.parts`) for every part whose functions were
 passed, in the learner's kernel, and prints one line per part: the points and either "correct"
@@ -55,7 +55,7 @@ def format_points(points: float) -> str:
 
 
 def format_result(result: PartResult) -> str:
-    """``"[ex01] step_backward: 3/3 points - correct"``."""
+    """``"[ex04] step_backward: 3/3 points - correct"``."""
     return (
         f"[{result.exercise}] {result.part}: {format_points(result.points)}/"
         f"{format_points(result.max_points)} points - {result.reason}"
@@ -66,7 +66,7 @@ def check(exercise_id: str, /, **functions: Any) -> None:
     """Check your functions for exercise ``exercise_id`` and print points and hints per part.
 
     Pass each function by its name in the exercise, for example
-    ``check("ex01", step_backward=step_backward)``, or several at once for a total. Parts whose
+    ``check("ex04", step_backward=step_backward)``, or several at once for a total. Parts whose
     functions you did not pass are skipped. Nothing here raises on a mistake in your code.
     """
     if _batch_mode:

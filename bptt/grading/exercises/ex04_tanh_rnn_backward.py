@@ -1,4 +1,4 @@
-"""Checks of exercise 1: BPTT for a tanh RNN in numpy ("BPTT from scratch in numpy").
+"""Checks of exercise 4: BPTT for a tanh RNN in numpy ("BPTT from scratch in numpy").
 
 The model, batch first: a_t = x_t W_xh^T + h_{t-1} W_hh^T + b, h_t = tanh(a_t), with x_t (B, D),
 h_t (B, H), W_xh (H, D), W_hh (H, H), b (H,). The learner writes
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..hints import array_value, compare
-from ..parts import Exercise, Part, Verdict
+from ..hints import array_dict_score
+from ..parts import Exercise, Part
 from ..questions import choice_question, number_question
 from ._support import copied, entries, grad_of, leaf, rng_for, torch
 
@@ -57,7 +57,7 @@ def _forward(x: np.ndarray, h0: np.ndarray, W: dict) -> list[dict]:
 
 
 def _step_inputs(seed: int) -> dict:
-    rng = rng_for(seed, "ex01.step")
+    rng = rng_for(seed, "ex04.step")
     B, D, H = _dims(rng)
     W = _weights(rng, D, H)
     x, h_prev = rng.normal(size=(B, D)), np.tanh(rng.normal(size=(B, H)))
@@ -90,27 +90,27 @@ def _step_autograd(inputs: dict, *, through_tanh: bool = True) -> tuple[dict, np
     return {k: grad_of(v) for k, v in t.items()}, grad_of(a)
 
 
-def _score_step(inputs, values):
+def _step_expected(inputs: dict) -> dict:
     expected, delta = _step_autograd(inputs)
+    return {**expected, "delta": delta}
+
+
+def _step_variants(inputs: dict, expected: dict) -> dict:
     no_tanh, _ = _step_autograd(inputs, through_tanh=False)
     h_t = "pair delta with h_{t-1} (cache['h_prev']), the state that entered the step, not with h_t"
     variants = {k: [(no_tanh[k], NO_TANH)] for k in STEP_KEYS}
-    variants["W_hh"].append((delta.T @ inputs["cache"]["h"], h_t))
-    return Verdict.from_hints(
-        [
-            compare(
-                f"the '{k}' gradient", array_value(values, k), expected[k], variants=variants[k]
-            )
-            for k in STEP_KEYS
-        ]
-    )
+    variants["W_hh"].append((expected["delta"].T @ inputs["cache"]["h"], h_t))
+    return variants
+
+
+_score_step = array_dict_score(STEP_KEYS, _step_expected, variants=_step_variants)
 
 
 # ----------------------------------------------------------------------------- backward
 
 
 def _sequence_inputs(seed: int) -> list[dict]:
-    rng = rng_for(seed, "ex01.backward")
+    rng = rng_for(seed, "ex04.backward")
     cases = []
     for T in (int(rng.integers(3, 7)), 1):
         B, D, H = _dims(rng)
@@ -158,10 +158,15 @@ def _sequence_autograd(case: dict, *, local_only: bool = False) -> tuple[dict, d
     return grads, contributions
 
 
-def _sequence_hints(case: dict, values) -> list[str | None]:
-    T = case["x"].shape[1]
+def _sequence_expected(case: dict) -> dict:
     expected, per_step = _sequence_autograd(case)
+    return {**expected, "per_step": per_step}
+
+
+def _sequence_variants(case: dict, expected: dict) -> dict:
+    T = case["x"].shape[1]
     local, _ = _sequence_autograd(case, local_only=True)
+    per_step = expected["per_step"]
     no_carry = "the gradient flowing back from step t+1 is missing: add it to dh[:, t]"
     one_step = "holds a single time step's contribution: add up (+=) the contributions of all steps"
     first_missing = "the first time step is missing: does the loop stop one step early?"
@@ -170,21 +175,17 @@ def _sequence_hints(case: dict, values) -> list[str | None]:
         variants[k] += [(per_step[k][0], one_step), (per_step[k][-1], one_step)]
         if T > 1:
             variants[k].append((sum(per_step[k][1:]), first_missing))
-    return [
-        compare(
-            f"the '{k}' gradient",
-            array_value(values, _key(k, T)),
-            expected[k],
-            variants=variants[k],
-        )
-        for k in SEQUENCE_KEYS
-    ]
+    return variants
 
 
-def _score_sequence(cases, values):
-    return Verdict.from_cases(
-        (f"with T = {c['x'].shape[1]}", _sequence_hints(c, values)) for c in cases
-    )
+_score_sequence = array_dict_score(
+    SEQUENCE_KEYS,
+    _sequence_expected,
+    variants=_sequence_variants,
+    value_key=lambda k, case: _key(k, case["x"].shape[1]),
+    context=lambda case: f"with T = {case['x'].shape[1]}",
+    several=True,
+)
 
 
 # ----------------------------------------------------------------------------- questions
@@ -215,7 +216,7 @@ def _q2_ratio() -> float:
 
 
 EXERCISE = Exercise(
-    "ex01",
+    "ex04",
     "BPTT for a tanh RNN in numpy",
     (
         Part("step_backward", 3, ("step_backward",), _step_inputs, _collect_step, _score_step),
@@ -223,10 +224,10 @@ EXERCISE = Exercise(
         number_question("q1", _q1_dL_dw, rtol=1e-3),
         number_question("q2", _q2_ratio, rtol=1e-2),
         choice_question(
-            "ex01",
+            "ex04",
             "q3",
             "abc",
-            digest="33fbef66adb167f06b1602b02afbc62bcb1e868db76e3ee07d6b7a07a807b4d9",
+            digest="e14eba3f9ed10b213cc3100c33a61265bb1a7f99fbdae48f06f5d99dfbf7d452",
         ),
     ),
 )

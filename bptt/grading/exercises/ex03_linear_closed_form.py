@@ -1,4 +1,4 @@
-"""Checks of exercise 2: closed-form gradients of a linear RNN ("Closed-form gradients of a linear RNN").
+"""Checks of exercise 3: closed-form gradients of a linear RNN ("Closed-form gradients of a linear RNN").
 
 The model, batch first, h_0 = 0: h_t = W_xh x_t + W_hh h_{t-1}, o_t = W_hy h_t, with x (B, T, D),
 h (B, T, H), o (B, T, Q), W_xh (H, D), W_hh (H, H), W_hy (Q, H), and the loss
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..hints import array_value, compare
+from ..hints import array_dict_score, array_value, compare
 from ..parts import Exercise, Part, Verdict
 from ..questions import choice_question, number_question
 from ._support import entries, grad_of, leaf, rng_for, torch
@@ -61,7 +61,7 @@ def _autograd(x, y, W: dict, dL_do=None) -> dict:
 
 
 def _outputs_inputs(seed: int) -> dict:
-    rng = rng_for(seed, "ex02.outputs")
+    rng = rng_for(seed, "ex03.outputs")
     # B in {3, 4} and T in {5, 6, 7}: the factors T, B, B T and 2 of the typical mistakes differ
     shape = (int(rng.integers(3, 5)), int(rng.integers(5, 8)), int(rng.integers(1, 4)))
     return {"o": rng.normal(size=shape), "y": rng.normal(size=shape)}
@@ -90,7 +90,7 @@ def _score_outputs(inputs, values):
 
 
 def _hidden_inputs(seed: int) -> list[dict]:
-    rng = rng_for(seed, "ex02.hidden")
+    rng = rng_for(seed, "ex03.hidden")
     cases = []
     for T in (int(rng.integers(3, 8)), 1):
         B, H = int(rng.integers(1, 4)), int(rng.integers(2, 6))
@@ -141,7 +141,7 @@ def _score_hidden(cases, values):
 
 
 def _gradients_inputs(seed: int) -> dict:
-    rng = rng_for(seed, "ex02.gradients")
+    rng = rng_for(seed, "ex03.gradients")
     B, T, H = int(rng.integers(3, 5)), int(rng.integers(5, 8)), int(rng.integers(3, 6))
     D, Q = H + 1, H + 2
     W = _model(rng, D, H, Q)
@@ -153,31 +153,34 @@ def _collect_gradients(functions, inputs):
     return entries(functions["gradients"](*args), WEIGHT_KEYS, "gradients")
 
 
-def _score_gradients(inputs, values):
-    W = {k: inputs[k] for k in WEIGHT_KEYS}
-    expected = _autograd(inputs["x"], inputs["y"], W)
-    h = expected["states"]
+def _gradients_expected(inputs: dict) -> dict:
+    return _autograd(inputs["x"], inputs["y"], {k: inputs[k] for k in WEIGHT_KEYS})
+
+
+def _gradients_scales(inputs: dict) -> list:
     B, T, _ = inputs["x"].shape
-    scales = [
+    return [
         (T, f"{T} = T times too large: did dL/do lose the 1/T of the mean over time steps?"),
         (B, f"{B} = B times too large: did dL/do lose the 1/B of the mean over the batch?"),
     ]
-    off_by_one = np.einsum("bti,btj->ij", expected["h"], h)
-    variants = {
-        "W_xh": [],
+
+
+def _gradients_variants(inputs: dict, expected: dict) -> dict:
+    off_by_one = np.einsum("bti,btj->ij", expected["h"], expected["states"])
+    return {
         "W_hh": [
             (off_by_one, "pair dL/dh_t with h_{t-1}, the state that entered step t, not with h_t")
-        ],
-        "W_hy": [],
-    }
-    return Verdict.from_hints(
-        [
-            compare(
-                f"dL/d{k}", array_value(values, k), expected[k], scales=scales, variants=variants[k]
-            )
-            for k in WEIGHT_KEYS
         ]
-    )
+    }
+
+
+_score_gradients = array_dict_score(
+    WEIGHT_KEYS,
+    _gradients_expected,
+    variants=_gradients_variants,
+    scales=_gradients_scales,
+    name=lambda k, inputs: f"dL/d{k}",
+)
 
 
 # ----------------------------------------------------------------------------- questions
@@ -202,7 +205,7 @@ def _q2_scalar_gradient() -> float:
 
 
 EXERCISE = Exercise(
-    "ex02",
+    "ex03",
     "Closed-form gradients of a linear RNN",
     (
         Part(
@@ -215,10 +218,10 @@ EXERCISE = Exercise(
         number_question("q1", _q1_highest_power, rtol=0.0, atol=0.5),
         number_question("q2", _q2_scalar_gradient, rtol=1e-2),
         choice_question(
-            "ex02",
+            "ex03",
             "q3",
             "abc",
-            digest="6fd95797e3b0846fccd7aba9bf6598ed901b3ad735338826d2581ec34b8d29d3",
+            digest="45e1040710316cfc459052004e1d4fc5bf47ef4d3738342360c02dbafee81ff9",
         ),
     ),
 )

@@ -1,4 +1,4 @@
-"""Checks of exercise 7: orthogonal initialisation and its effect on gradient flow ("Other stabilizers").
+"""Checks of exercise 10: orthogonal initialisation and its effect on gradient flow ("Other stabilizers").
 
 The learner writes
 
@@ -39,11 +39,11 @@ ORTHOGONAL_ATOL = 1e-10
 
 
 def _init_inputs(seed: int) -> dict:
-    return {"seed": derived_seed(seed, "ex07.init")}
+    return {"seed": derived_seed(seed, "ex10.init")}
 
 
 def _generator(seed: int, stream: int) -> np.random.Generator:
-    return rng_for(seed, f"ex07.init.{stream}")
+    return rng_for(seed, f"ex10.init.{stream}")
 
 
 def _matrix(result, n: int) -> np.ndarray:
@@ -122,7 +122,7 @@ SHAPES = ((3, 8, 5), (2, 1, 4))
 
 
 def _flow_inputs(seed: int) -> list[dict]:
-    rng = rng_for(seed, "ex07.flow")
+    rng = rng_for(seed, "ex10.flow")
     cases = []
     for B, T, H in SHAPES:
         cases.append(
@@ -259,13 +259,13 @@ def _q3_reflections() -> float:
 
 
 EXERCISE = Exercise(
-    "ex07",
+    "ex10",
     "Orthogonal initialisation and gradient flow",
     (
         Part("orthogonal_init", 3, ("orthogonal_init",), _init_inputs, _collect_init, _score_init),
         Part("gradient_norms", 3, ("gradient_norms",), _flow_inputs, _collect_flow, _score_flow),
         number_question("q1", _q1_decay, rtol=1e-3),
-        choice_question("ex07", "q2", "abcd", compute=_q2_which_init),
+        choice_question("ex10", "q2", "abcd", compute=_q2_which_init),
         number_question("q3", _q3_reflections, rtol=0.0, atol=0.05),
     ),
 )

@@ -1,4 +1,4 @@
-"""Checks of exercise 3: eigenvalues, powers of a matrix, and the decay of gradients ("Eigenvalues and the power of W").
+"""Checks of exercise 7: eigenvalues, powers of a matrix, and the decay of gradients ("Eigenvalues and the power of W").
 
 The learner writes
 
@@ -38,7 +38,7 @@ def _symmetric(rng: np.random.Generator, eigenvalues) -> np.ndarray:
 
 
 def _power_inputs(seed: int) -> np.ndarray:
-    rng = rng_for(seed, "ex03.power")
+    rng = rng_for(seed, "ex07.power")
     return _symmetric(rng, [-1.3, -0.4, 0.6, 0.9, 1.2] * rng.uniform(0.8, 1.1, 5))
 
 
@@ -71,7 +71,7 @@ def _score_power(M, values):
 
 
 def _iteration_inputs(seed: int) -> list[dict]:
-    rng = rng_for(seed, "ex03.iteration")
+    rng = rng_for(seed, "ex07.iteration")
     spectra = ([4.0, 2.0, -1.5, 1.0, 0.5], [-4.0, 2.5, 1.0, -1.0, 0.3])
     return [{"M": _symmetric(rng, s), "v0": rng.normal(size=len(s))} for s in spectra]
 
@@ -123,7 +123,7 @@ def _score_iteration(cases, values):
 
 
 def _decay_inputs(seed: int) -> list[np.ndarray]:
-    rng = rng_for(seed, "ex03.decay")
+    rng = rng_for(seed, "ex07.decay")
     symmetric = _symmetric(rng, [-0.95, 0.6, 0.3, -0.2])
     non_normal = np.array([[0.6, 3.0, 0.0], [0.0, 0.5, 3.0], [0.0, 0.0, 0.4]])
     theta = rng.uniform(0.3, 1.2)
@@ -208,7 +208,7 @@ def _q3_long_run() -> str:
 
 
 EXERCISE = Exercise(
-    "ex03",
+    "ex07",
     "Eigenvalues, powers of W and the decay of gradients",
     (
         Part("power_by_eig", 2, ("power_by_eig",), _power_inputs, _collect_power, _score_power),
@@ -223,7 +223,7 @@ EXERCISE = Exercise(
         Part("decay_rate", 3, ("decay_rate",), _decay_inputs, _collect_decay, _score_decay),
         number_question("q1", _q1_radius_of_power, rtol=1e-3),
         number_question("q2", _q2_steps_to_shrink, rtol=0.0, atol=0.5),
-        choice_question("ex03", "q3", "abc", compute=_q3_long_run),
+        choice_question("ex07", "q3", "abc", compute=_q3_long_run),
     ),
 )
 

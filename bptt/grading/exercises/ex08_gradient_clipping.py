@@ -1,4 +1,4 @@
-"""Checks of exercise 5: gradient clipping written by hand ("Exploding gradients and clipping").
+"""Checks of exercise 8: gradient clipping written by hand ("Exploding gradients and clipping").
 
 The learner writes, for an iterable of torch parameters (possibly a generator such as
 ``model.parameters()``, which can be walked only once; parameters whose ``.grad`` is None are
@@ -93,7 +93,7 @@ NORM_CASES = (("norm above max_norm", 2.0, 1.5), ("norm below max_norm", 0.2, 3.
 
 
 def _norm_inputs(seed: int) -> list[tuple[str, dict]]:
-    rng = rng_for(seed, "ex05.norm")
+    rng = rng_for(seed, "ex08.norm")
     return [(label, _case(rng, scale, threshold)) for label, scale, threshold in NORM_CASES]
 
 
@@ -157,7 +157,7 @@ VALUE_CASE = ("clip_value 1", 1.5, 1.0)
 
 def _value_inputs(seed: int) -> tuple[str, dict]:
     label, scale, threshold = VALUE_CASE
-    return label, _case(rng_for(seed, "ex05.value"), scale, threshold)
+    return label, _case(rng_for(seed, "ex08.value"), scale, threshold)
 
 
 def _collect_value(functions, inputs):
@@ -234,7 +234,7 @@ def _q3_direction() -> str:
 
 
 EXERCISE = Exercise(
-    "ex05",
+    "ex08",
     "Gradient clipping by hand",
     (
         Part(
@@ -257,7 +257,7 @@ EXERCISE = Exercise(
         ),
         number_question("q1", _q1_first_norm, rtol=1e-3),
         number_question("q2", _q2_longest_step, rtol=1e-3),
-        choice_question("ex05", "q3", "abc", compute=_q3_direction),
+        choice_question("ex08", "q3", "abc", compute=_q3_direction),
     ),
 )
 

@@ -1,4 +1,4 @@
-"""The checks of exercises 5-8 are not vacuous: solutions score full marks (in-process and in the
+"""The checks of exercises ex08, ex09, ex10 and ex13 are not vacuous: solutions score full marks (in-process and in the
 batch grader, whose held-out data the adding challenge is scored on), stubs score zero, the
 package's own implementations agree with the checks, and typical wrong answers lose the part."""
 
@@ -20,13 +20,13 @@ from grading_helpers import (
 
 from bptt import jacobians, rnn, spectral, tasks, truncation
 from bptt.grading import get_exercise, run_checks
-from bptt.grading.exercises import ex08_adding_challenge
+from bptt.grading.exercises import ex09_adding_challenge
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
 DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
 ROOT = Path(__file__).resolve().parent.parent
-EXERCISES = ("ex05", "ex06", "ex07", "ex08")
-CHEAP = ("ex05", "ex06", "ex07")  # ex08's solution trains a model: graded in the batch test
+EXERCISES = ("ex08", "ex13", "ex10", "ex09")
+CHEAP = ("ex08", "ex13", "ex10")  # ex09's solution trains a model: graded in the batch test
 
 
 def _points(exercise: str, functions: dict, seed: int = SELF_CHECK_SEED) -> dict:
@@ -63,7 +63,7 @@ def _torch_clipping():
 
 
 def _truncation_backward(dh, h0, h, W_hh, xi):
-    """ex06's randomized_backward from bptt.truncation (an identity-activation bptt.rnn cache)."""
+    """ex13's randomized_backward from bptt.truncation (an identity-activation bptt.rnn cache)."""
     h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
     drive = h - h_prev @ W_hh.T  # x_t W_xh^T, recovered from the states
     H = W_hh.shape[0]
@@ -73,17 +73,17 @@ def _truncation_backward(dh, h0, h, W_hh, xi):
 
 
 def _jacobian_norms(W_hh, x, h0, g):
-    """ex07's gradient_norms from bptt.rnn and bptt.jacobians."""
+    """ex10's gradient_norms from bptt.rnn and bptt.jacobians."""
     H = W_hh.shape[0]
     h, _ = rnn.forward(x, h0, np.eye(H), W_hh, np.zeros(H))
     return jacobians.gradient_norms_by_distance(jacobians.step_jacobians(h, W_hh), g)
 
 
 PACKAGE = [
-    ("ex05", _torch_clipping),
-    ("ex06", lambda: {"randomized_backward": _truncation_backward}),
-    ("ex07", lambda: {"orthogonal_init": lambda n, rng: spectral.orthogonal(n, rng=rng)}),
-    ("ex07", lambda: {"gradient_norms": _jacobian_norms}),
+    ("ex08", _torch_clipping),
+    ("ex13", lambda: {"randomized_backward": _truncation_backward}),
+    ("ex10", lambda: {"orthogonal_init": lambda n, rng: spectral.orthogonal(n, rng=rng)}),
+    ("ex10", lambda: {"gradient_norms": _jacobian_norms}),
 ]
 
 
@@ -96,7 +96,7 @@ def test_independent_implementations_score_full_marks(exercise, functions):
 
 
 def test_adding_baseline_question_matches_the_package():
-    results = _points("ex08", {"answers": lambda: {"q1": tasks.ADDING_BASELINE_MSE}})
+    results = _points("ex09", {"answers": lambda: {"q1": tasks.ADDING_BASELINE_MSE}})
     assert results["q1"] == (1, 1, "correct")
 
 
@@ -274,121 +274,121 @@ def _first_half_only(x):
 
 
 WRONG = [
-    # ex05
-    ("ex05", "clip_grad_norm", _per_parameter, "clipped on its own"),
-    ("ex05", "clip_grad_norm", _always_scaled, "min(1, max_norm / norm)"),
-    ("ex05", "clip_grad_norm", _walks_twice, "walked only once"),
-    ("ex05", "clip_grad_norm", _scales_the_parameters, "not p or p.data"),
-    ("ex05", "clip_grad_norm", _returns_clipped_norm, "return the norm before clipping"),
-    ("ex05", "clip_grad_norm", _crashes_on_none, "p.grad is None"),
+    # ex08
+    ("ex08", "clip_grad_norm", _per_parameter, "clipped on its own"),
+    ("ex08", "clip_grad_norm", _always_scaled, "min(1, max_norm / norm)"),
+    ("ex08", "clip_grad_norm", _walks_twice, "walked only once"),
+    ("ex08", "clip_grad_norm", _scales_the_parameters, "not p or p.data"),
+    ("ex08", "clip_grad_norm", _returns_clipped_norm, "return the norm before clipping"),
+    ("ex08", "clip_grad_norm", _crashes_on_none, "p.grad is None"),
     (
-        "ex05",
+        "ex08",
         "clip_grad_value",
         _value_clip(lambda p, c: p.grad.clamp_(max=c)),
         "only the upper bound",
     ),
     (
-        "ex05",
+        "ex08",
         "clip_grad_value",
         lambda ns: lambda parameters, c: ns["clip_grad_norm"](parameters, c),
         "clamps each entry",
     ),
     (
-        "ex05",
+        "ex08",
         "clip_grad_value",
         _value_clip(lambda p, c: p.grad.clamp(-c, c)),
         "did not change",
     ),
-    ("ex05", "clip_grad_value", _value_clip(lambda p, c: p.data.clamp_(-c, c)), "not p or p.data"),
-    ("ex05", "q1", answer("q1", 1.0), "not right"),
-    ("ex05", "q1", answer("q1", 3.0), "not right"),
-    ("ex05", "q2", answer("q2", 5.0), "not right"),
-    ("ex05", "q2", answer("q2", 0.1), "not right"),
-    ("ex05", "q3", answer("q3", "b"), "not the right choice"),
-    ("ex05", "q3", answer("q3", "c"), "not the right choice"),
-    # ex06
-    ("ex06", "sample_xi", _sample_xi(lambda T, pi, rng: (rng.random(T) < pi) * 1.0), "1/pi, not 1"),
-    ("ex06", "sample_xi", _sample_xi(lambda T, pi, rng: (rng.random(T) < 1 - pi) / pi), "1 - pi"),
+    ("ex08", "clip_grad_value", _value_clip(lambda p, c: p.data.clamp_(-c, c)), "not p or p.data"),
+    ("ex08", "q1", answer("q1", 1.0), "not right"),
+    ("ex08", "q1", answer("q1", 3.0), "not right"),
+    ("ex08", "q2", answer("q2", 5.0), "not right"),
+    ("ex08", "q2", answer("q2", 0.1), "not right"),
+    ("ex08", "q3", answer("q3", "b"), "not the right choice"),
+    ("ex08", "q3", answer("q3", "c"), "not the right choice"),
+    # ex13
+    ("ex13", "sample_xi", _sample_xi(lambda T, pi, rng: (rng.random(T) < pi) * 1.0), "1/pi, not 1"),
+    ("ex13", "sample_xi", _sample_xi(lambda T, pi, rng: (rng.random(T) < 1 - pi) / pi), "1 - pi"),
     (
-        "ex06",
+        "ex13",
         "sample_xi",
         _sample_xi(lambda T, pi, rng: (np.random.default_rng().random(T) < pi) / pi),
         "rng you are given",
     ),
-    ("ex06", "sample_xi", _sample_xi(lambda T, pi, rng: np.ones(T)), "1/pi, not 1"),
+    ("ex13", "sample_xi", _sample_xi(lambda T, pi, rng: np.ones(T)), "1/pi, not 1"),
     (
-        "ex06",
+        "ex13",
         "randomized_backward",
         _backward(lambda W, xi: (W, np.ones_like(xi))),
         "xi is ignored",
     ),
-    ("ex06", "randomized_backward", _backward(lambda W, xi: (W, np.roll(xi, 1))), "one step off"),
-    ("ex06", "randomized_backward", _backward(lambda W, xi: (W.T, xi)), "uses W_hh^T"),
-    ("ex06", "randomized_backward", _pairs_with_current, "not with h_t"),
+    ("ex13", "randomized_backward", _backward(lambda W, xi: (W, np.roll(xi, 1))), "one step off"),
+    ("ex13", "randomized_backward", _backward(lambda W, xi: (W.T, xi)), "uses W_hh^T"),
+    ("ex13", "randomized_backward", _pairs_with_current, "not with h_t"),
     (
-        "ex06",
+        "ex13",
         "exact_expectation",
         _expectation(lambda kept, pi: 0.5 ** len(kept), lambda pi: 1 / pi),
         "weight each by its probability",
     ),
-    ("ex06", "exact_expectation", _expectation(_probability, lambda pi: 1.0), "xi = 1/pi, not 1"),
-    ("ex06", "q1", answer("q1", 0.9**10), "not right"),
-    ("ex06", "q1", answer("q1", 9.0), "not right"),
-    ("ex06", "q2", answer("q2", 76.6), "not right"),  # E[g^2], not the variance
-    ("ex06", "q2", answer("q2", 0.0), "not right"),
-    ("ex06", "q3", answer("q3", "a"), "not the right choice"),
-    ("ex06", "q3", answer("q3", "b"), "not the right choice"),
-    # ex07
-    ("ex07", "orthogonal_init", _orthogonal(_no_sign_fix), "not uniformly distributed"),
-    ("ex07", "orthogonal_init", _orthogonal(lambda n, rng: np.eye(n)), "not uniformly distributed"),
+    ("ex13", "exact_expectation", _expectation(_probability, lambda pi: 1.0), "xi = 1/pi, not 1"),
+    ("ex13", "q1", answer("q1", 0.9**10), "not right"),
+    ("ex13", "q1", answer("q1", 9.0), "not right"),
+    ("ex13", "q2", answer("q2", 76.6), "not right"),  # E[g^2], not the variance
+    ("ex13", "q2", answer("q2", 0.0), "not right"),
+    ("ex13", "q3", answer("q3", "a"), "not the right choice"),
+    ("ex13", "q3", answer("q3", "b"), "not the right choice"),
+    # ex10
+    ("ex10", "orthogonal_init", _orthogonal(_no_sign_fix), "not uniformly distributed"),
+    ("ex10", "orthogonal_init", _orthogonal(lambda n, rng: np.eye(n)), "not uniformly distributed"),
     (
-        "ex07",
+        "ex10",
         "orthogonal_init",
         _orthogonal(lambda n, rng: np.linalg.qr(rng.standard_normal((n, n)))[1]),
         "not orthogonal (Q^T Q is not I)",
     ),
     (
-        "ex07",
+        "ex10",
         "orthogonal_init",
         _orthogonal(lambda n, rng: spectral.orthogonal(n, rng=np.random.default_rng())),
         "rng you are given",
     ),
     (
-        "ex07",
+        "ex10",
         "gradient_norms",
         _flow(lambda ns, *a: ns["gradient_norms"](*a)[:, ::-1]),
         "ordered by time",
     ),
     (
-        "ex07",
+        "ex10",
         "gradient_norms",
         _flow(lambda ns, *a: ns["gradient_norms"](*a) ** 2),
         "squared norms",
     ),
-    ("ex07", "gradient_norms", _flow(_linear_backward), "tanh derivative is missing"),
-    ("ex07", "gradient_norms", _flow(_transposed_backward), "not by W_hh^T"),
+    ("ex10", "gradient_norms", _flow(_linear_backward), "tanh derivative is missing"),
+    ("ex10", "gradient_norms", _flow(_transposed_backward), "not by W_hh^T"),
     (
-        "ex07",
+        "ex10",
         "gradient_norms",
         _flow(lambda ns, *a: ns["gradient_norms"](*a)[:, :-1]),
         "shape (3, 8)",
     ),
-    ("ex07", "q1", answer("q1", 0.95), "not right"),
-    ("ex07", "q1", answer("q1", 1.0), "not right"),
-    ("ex07", "q2", answer("q2", "b"), "not the right choice"),
-    ("ex07", "q2", answer("q2", "c"), "not the right choice"),
-    ("ex07", "q3", answer("q3", 0.0), "not right"),  # rotations only: no sign fix, n = 3
-    ("ex07", "q3", answer("q3", 1.0), "not right"),
-    # ex08
-    ("ex08", "challenge", _train(lambda x: np.ones(len(x))), "points start below"),
-    ("ex08", "challenge", _train(lambda x: 2 * x[..., 0].mean(axis=1)), "points start below"),
-    ("ex08", "challenge", _train(lambda x: x[..., 0]), "one prediction per sequence"),
-    ("ex08", "challenge", _train(lambda x: np.full(len(x), np.nan)), "NaN"),
-    ("ex08", "challenge", lambda ns: lambda seed: 1.0, "should return a function"),
-    ("ex08", "q1", answer("q1", 1 / 12), "not right"),
-    ("ex08", "q1", answer("q1", 1 / 3), "not right"),
-    ("ex08", "q2", answer("q2", 1 / 6), "not right"),
-    ("ex08", "q2", answer("q2", 0.0), "not right"),
+    ("ex10", "q1", answer("q1", 0.95), "not right"),
+    ("ex10", "q1", answer("q1", 1.0), "not right"),
+    ("ex10", "q2", answer("q2", "b"), "not the right choice"),
+    ("ex10", "q2", answer("q2", "c"), "not the right choice"),
+    ("ex10", "q3", answer("q3", 0.0), "not right"),  # rotations only: no sign fix, n = 3
+    ("ex10", "q3", answer("q3", 1.0), "not right"),
+    # ex09
+    ("ex09", "challenge", _train(lambda x: np.ones(len(x))), "points start below"),
+    ("ex09", "challenge", _train(lambda x: 2 * x[..., 0].mean(axis=1)), "points start below"),
+    ("ex09", "challenge", _train(lambda x: x[..., 0]), "one prediction per sequence"),
+    ("ex09", "challenge", _train(lambda x: np.full(len(x), np.nan)), "NaN"),
+    ("ex09", "challenge", lambda ns: lambda seed: 1.0, "should return a function"),
+    ("ex09", "q1", answer("q1", 1 / 12), "not right"),
+    ("ex09", "q1", answer("q1", 1 / 3), "not right"),
+    ("ex09", "q2", answer("q2", 1 / 6), "not right"),
+    ("ex09", "q2", answer("q2", 0.0), "not right"),
 ]
 
 
@@ -407,12 +407,12 @@ def test_every_part_has_two_wrong_answers():
 
 
 def test_half_of_the_task_earns_half_of_the_challenge():
-    points, most, reason = _points("ex08", {"train": _train(_first_half_only)(None)})["challenge"]
+    points, most, reason = _points("ex09", {"train": _train(_first_half_only)(None)})["challenge"]
     assert (points, most) == (3, 6) and "better, but" in reason
 
 
 def test_training_over_the_cpu_budget_loses_the_challenge(monkeypatch):
-    monkeypatch.setattr(ex08_adding_challenge, "CPU_BUDGET_S", 0.01)
+    monkeypatch.setattr(ex09_adding_challenge, "CPU_BUDGET_S", 0.01)
 
     def train(seed):
         M = np.random.default_rng(seed).normal(size=(200, 200))
@@ -420,7 +420,7 @@ def test_training_over_the_cpu_budget_loses_the_challenge(monkeypatch):
             M = np.tanh(M @ M / 200)
         return _first_half_only
 
-    points, _, reason = _points("ex08", {"train": train})["challenge"]
+    points, _, reason = _points("ex09", {"train": train})["challenge"]
     assert points == 0 and "over the budget" in reason
 
 

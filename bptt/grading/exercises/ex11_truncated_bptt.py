@@ -1,4 +1,4 @@
-"""Checks of exercise 4: truncated BPTT in torch ("Truncated BPTT").
+"""Checks of exercise 11: truncated BPTT in torch ("Truncated BPTT").
 
 The learner writes
 
@@ -325,7 +325,7 @@ def _training_part(name: str, cell: str) -> Part:
 
 
 EXERCISE = Exercise(
-    "ex04",
+    "ex11",
     "Truncated BPTT in torch",
     (
         Part(
@@ -341,7 +341,7 @@ EXERCISE = Exercise(
         _training_part("train_tbptt_lstm", "lstm"),
         number_question("q1", _q1_updates, rtol=0.0, atol=0.5),
         number_question("q2", _q2_mean_credit, rtol=1e-2),
-        choice_question("ex04", "q3", "abc", compute=_q3_retain_graph),
+        choice_question("ex11", "q3", "abc", compute=_q3_retain_graph),
     ),
 )
 

@@ -1,4 +1,4 @@
-"""Checks of exercise 8: a training challenge on the adding problem ("Gated architectures").
+"""Checks of exercise 9: a training challenge on the adding problem ("Gated architectures").
 
 The adding problem of length T = 40: x (N, T, 2), the first channel uniform on [0, 1], the
 second marking one step in each half; the target is the sum of the two marked values. Always
@@ -47,13 +47,13 @@ PREDICTIONS_KEY = "the held-out predictions"
 
 def _held_out(seed: int) -> dict:
     """Held-out inputs (HELD_OUT, T, 2) from the grader's own generator, and the train seed."""
-    rng = rng_for(seed, "ex08.held_out")
+    rng = rng_for(seed, "ex09.held_out")
     values = rng.uniform(0.0, 1.0, (HELD_OUT, T))
     markers = np.zeros((HELD_OUT, T))
     rows = np.arange(HELD_OUT)
     markers[rows, rng.integers(0, T // 2, HELD_OUT)] = 1.0
     markers[rows, rng.integers(T // 2, T, HELD_OUT)] = 1.0
-    return {"seed": derived_seed(seed, "ex08.train"), "x": np.stack([values, markers], axis=-1)}
+    return {"seed": derived_seed(seed, "ex09.train"), "x": np.stack([values, markers], axis=-1)}
 
 
 def _collect(functions, inputs):
@@ -126,7 +126,7 @@ def _q2_first_value_only() -> float:
 
 
 EXERCISE = Exercise(
-    "ex08",
+    "ex09",
     "The adding-problem challenge",
     (
         Part("challenge", 6, ("train",), _held_out, _collect, _score, time_limit=TIME_LIMIT_S),

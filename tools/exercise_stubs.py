@@ -1,4 +1,5 @@
-"""Turn a solution notebook into the student's exercise notebook (used by tools/make_exercises.py).
+"""Turn a solution notebook into the student's exercise notebook (a maintainer tool: its users are
+tools/make_exercises.py and the tests of the exercise notebooks).
 
 The solution notebook is the source of truth. In its code cells, the lines between
 ``# BEGIN SOLUTION`` and ``# END SOLUTION`` (markers included) become a stub at the marker's

@@ -1,4 +1,4 @@
-"""Checks of exercise 6: the randomized-truncation estimator ("Randomized truncation").
+"""Checks of exercise 13: the randomized-truncation estimator ("Randomized truncation").
 
 The model is the linear RNN h_t = x_t W_xh^T + h_{t-1} W_hh^T, batch first: h0 (B, H), the
 states h = (h_1, ..., h_T) as (B, T, H), W_hh (H, H), and dh (B, T, H), the gradient reaching
@@ -32,7 +32,7 @@ import itertools
 
 import numpy as np
 
-from ..hints import array_value, compare
+from ..hints import array_dict_score, array_value
 from ..parts import Exercise, Part, Verdict
 from ..questions import choice_question, number_question
 from ._support import copied, derived_seed, entries, grad_of, leaf, rng_for, torch
@@ -126,11 +126,11 @@ Z_LIMIT = 5.0
 
 
 def _xi_inputs(seed: int) -> dict:
-    return {"seed": derived_seed(seed, "ex06.xi")}
+    return {"seed": derived_seed(seed, "ex13.xi")}
 
 
 def _generator(seed: int, stream: int) -> np.random.Generator:
-    return rng_for(seed, f"ex06.xi.{stream}")
+    return rng_for(seed, f"ex13.xi.{stream}")
 
 
 def _collect_xi(functions, inputs):
@@ -192,7 +192,7 @@ def _score_xi(inputs, values):
 
 
 def _backward_inputs(seed: int) -> list[tuple[dict, np.ndarray]]:
-    rng = rng_for(seed, "ex06.backward")
+    rng = rng_for(seed, "ex13.backward")
     cases = []
     for B, T, H in SHAPES:
         case = _case(rng, B, T, H)
@@ -213,29 +213,26 @@ def _collect_backward(functions, cases):
     return values
 
 
-def _score_backward(cases, values):
-    def case_hints(case, xi):
-        expected = _autograd(case, xi)
-        variants = _variant_hints(case, xi)
-        ones = " with xi = 1" if np.all(xi == 1) else ""
-        return [
-            compare(
-                _label(k, case) + ones,
-                array_value(values, _label(k, case) + ones),
-                expected[k],
-                variants=variants[k],
-            )
-            for k in KEYS
-        ]
+def _backward_label(key: str, case_xi: tuple) -> str:
+    case, xi = case_xi
+    return _label(key, case) + (" with xi = 1" if np.all(xi == 1) else "")
 
-    return Verdict.from_cases(("", case_hints(case, xi)) for case, xi in cases)
+
+_score_backward = array_dict_score(
+    KEYS,
+    lambda case_xi: _autograd(*case_xi),
+    variants=lambda case_xi, expected: _variant_hints(*case_xi),
+    name=_backward_label,
+    value_key=_backward_label,
+    several=True,
+)
 
 
 # ----------------------------------------------------------------------------- exact_expectation
 
 
 def _expectation_inputs(seed: int) -> list[dict]:
-    rng = rng_for(seed, "ex06.expectation")
+    rng = rng_for(seed, "ex13.expectation")
     return [_case(rng, B, T, H) for B, T, H in EXPECTATION_SHAPES]
 
 
@@ -260,30 +257,28 @@ def _average(case: dict, pi: float, kept_value: float, weighted: bool) -> dict[s
     return total
 
 
-def _score_expectation(cases, values):
-    def case_hints(case):
-        expected = _autograd(case, np.ones(case["dh"].shape[1]))
-        variants = [
-            (
-                _average(case, PI, 1 / PI, weighted=False),
-                "every pattern counts equally: weight each by its probability pi^kept (1 - pi)^cut",
-            ),
-            (
-                _average(case, PI, 1.0, weighted=True),
-                "is biased: a kept edge has xi = 1/pi, not 1",
-            ),
-        ]
-        return [
-            compare(
-                _label(k, case),
-                array_value(values, _label(k, case)),
-                expected[k],
-                variants=[(v[k], hint) for v, hint in variants],
-            )
-            for k in KEYS
-        ]
+def _expectation_variants(case: dict, expected: dict) -> dict:
+    variants = [
+        (
+            _average(case, PI, 1 / PI, weighted=False),
+            "every pattern counts equally: weight each by its probability pi^kept (1 - pi)^cut",
+        ),
+        (
+            _average(case, PI, 1.0, weighted=True),
+            "is biased: a kept edge has xi = 1/pi, not 1",
+        ),
+    ]
+    return {k: [(v[k], hint) for v, hint in variants] for k in KEYS}
 
-    return Verdict.from_cases(("", case_hints(case)) for case in cases)
+
+_score_expectation = array_dict_score(
+    KEYS,
+    lambda case: _autograd(case, np.ones(case["dh"].shape[1])),
+    variants=_expectation_variants,
+    name=_label,
+    value_key=_label,
+    several=True,
+)
 
 
 # ----------------------------------------------------------------------------- questions
@@ -323,7 +318,7 @@ def _q3_growth() -> str:
 
 
 EXERCISE = Exercise(
-    "ex06",
+    "ex13",
     "Randomized truncation",
     (
         Part("sample_xi", 2, ("sample_xi",), _xi_inputs, _collect_xi, _score_xi),
@@ -345,7 +340,7 @@ EXERCISE = Exercise(
         ),
         number_question("q1", _q1_mean, rtol=1e-3),
         number_question("q2", _q2_variance, rtol=1e-2),
-        choice_question("ex06", "q3", "abc", compute=_q3_growth),
+        choice_question("ex13", "q3", "abc", compute=_q3_growth),
     ),
 )
 
