@@ -113,7 +113,7 @@ def test_exact_opponents():
     post, filt = sq.observation_posterior(x, 0.8), sq.chain_filter(x, 0.8, 0.9)
     torch.testing.assert_close(post.sum(-1), torch.ones_like(post[..., 0]))
     torch.testing.assert_close(filt[..., 0, :], post[..., 0, :])  # nothing before step 1
-    nll = lambda p: float(-torch.log(p.gather(-1, y[..., None])).mean())  # noqa: E731
+    nll = lambda p: float(-torch.log(p.gather(-1, y[..., None])).mean())
     assert nll(filt) < nll(post)
 
 

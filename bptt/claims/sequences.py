@@ -44,7 +44,8 @@ def _flat(values) -> np.ndarray:
         values = [values[k] for k in sorted(values)]
     elif not isinstance(values, (list, tuple)):
         values = [values]
-    parts = [np.asarray(getattr(x, "detach", lambda: x)(), dtype=float).reshape(-1) for x in values]
+    parts = [np.asarray(x.detach() if hasattr(x, "detach") else x, dtype=float).reshape(-1)
+             for x in values]
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
