@@ -13,6 +13,7 @@ The chapters that train with PyTorch use this subpackage. One module per job:
 * :mod:`.checkpoint` - checkpointed BPTT (sqrt(T) memory, same gradient);
 * :mod:`.data` - tensors from :mod:`bptt.tasks`, batchify, chunks;
 * :mod:`.capstone` - the two training configurations of the capstone;
+* :mod:`.sequences` - teacher forcing, padded batches and bidirectional RNNs, with a seed axis;
 * :mod:`.progress` - ``tqdm.auto`` bars that ``BPTT_PROGRESS=0`` silences.
 """
 
