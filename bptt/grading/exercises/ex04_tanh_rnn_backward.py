@@ -20,7 +20,6 @@ from __future__ import annotations
 import numpy as np
 
 from ...rnn import StepCache
-
 from ..hints import array_dict_score
 from ..parts import Exercise, Part
 from ..questions import choice_question, number_question
