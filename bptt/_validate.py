@@ -191,3 +191,22 @@ def choice(name: str, value: object, options: Sequence[str]) -> str:
     if value not in options:
         raise ValueError(f"{name}: expected one of {list(options)}, got {value!r}")
     return str(value)
+
+
+_COUNTS = {2: "two", 3: "three", 4: "four"}
+
+
+def gate_weights(
+    W_x: object, W_h: object, biases: dict[str, object], gates: Sequence[str], dims: Dims
+) -> tuple[np.ndarray, ...]:
+    """``(W_x, W_h, *biases)`` of a gated cell whose weights stack one block of H rows per gate
+    (``gates``, in order): W_h (kH, H), W_x (kH, D), each bias (kH,), for k = len(gates)."""
+    W_h = float_array("W_h", W_h, ("G", "H"), dims)
+    k, H = len(gates), W_h.shape[1]
+    if W_h.shape[0] != k * H:
+        raise ValueError(
+            f"W_h: expected shape ({k}H, H), {_COUNTS.get(k, k)} gate blocks "
+            f"{', '.join(gates)} of H rows, got {W_h.shape}"
+        )
+    W_x = float_array("W_x", W_x, ("G", "D"), dims)
+    return (W_x, W_h, *(float_array(name, b, ("G",), dims) for name, b in biases.items()))

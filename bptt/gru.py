@@ -70,16 +70,7 @@ class Cache:
 
 
 def _check_weights(W_x, W_h, b_x, b_h, dims: v.Dims) -> tuple:
-    W_h = v.float_array("W_h", W_h, ("G", "H"), dims)
-    H = W_h.shape[1]
-    if W_h.shape[0] != 3 * H:
-        raise ValueError(
-            f"W_h: expected shape (3H, H), three gate blocks r, z, n of H rows, got {W_h.shape}"
-        )
-    W_x = v.float_array("W_x", W_x, ("G", "D"), dims)
-    b_x = v.float_array("b_x", b_x, ("G",), dims)
-    b_h = v.float_array("b_h", b_h, ("G",), dims)
-    return W_x, W_h, b_x, b_h
+    return v.gate_weights(W_x, W_h, {"b_x": b_x, "b_h": b_h}, ("r", "z", "n"), dims)
 
 
 def _cell(a_x: np.ndarray, a_h: np.ndarray, h_prev: np.ndarray) -> tuple:

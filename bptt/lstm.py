@@ -90,15 +90,7 @@ class Cache:
 
 
 def _check_weights(W_x, W_h, b, dims: v.Dims) -> tuple:
-    W_h = v.float_array("W_h", W_h, ("G", "H"), dims)
-    H = W_h.shape[1]
-    if W_h.shape[0] != 4 * H:
-        raise ValueError(
-            f"W_h: expected shape (4H, H), four gate blocks i, f, g, o of H rows, got {W_h.shape}"
-        )
-    W_x = v.float_array("W_x", W_x, ("G", "D"), dims)
-    b = v.float_array("b", b, ("G",), dims)
-    return W_x, W_h, b
+    return v.gate_weights(W_x, W_h, {"b": b}, ("i", "f", "g", "o"), dims)
 
 
 def _cell(a: np.ndarray, c_prev: np.ndarray) -> tuple:

@@ -54,8 +54,8 @@ def step_backward(dh, cache):
     seen["repo"] = os.path.exists({repo!r})
     seen["classmate"] = os.path.exists({classmate!r})
     seen["out"] = os.path.exists({out!r})
-    seen["solutions"] = len(glob.glob("/*/solutions/*.ipynb") + glob.glob("/work/*/*/solutions/*.ipynb")
-                            + glob.glob("/work/*/solutions/*.ipynb") + glob.glob("/grader/**/*.ipynb", recursive=True))
+    seen["solutions"] = len(glob.glob("/*/solutions/*.ipynb") + glob.glob({parent!r} + "/*/solutions/*.ipynb")
+                            + glob.glob({root!r} + "/solutions/*.ipynb") + glob.glob("/grader/**/*.ipynb", recursive=True))
     seen["py"] = "ex04_tanh_rnn_backward.py" in os.listdir(os.path.join(os.path.dirname(__import__("bptt").__file__), "grading", "exercises"))
     try:
         socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
@@ -104,7 +104,7 @@ def answers():
 
 SOLUTION_HUNT = """
 import glob
-for path in glob.glob("/*/solutions/ex04*.ipynb") + glob.glob("/work/*/solutions/ex04*.ipynb") + glob.glob("/work/*/*/solutions/ex04*.ipynb"):
+for path in glob.glob("/*/solutions/ex04*.ipynb") + glob.glob({root!r} + "/solutions/ex04*.ipynb") + glob.glob({parent!r} + "/*/solutions/ex04*.ipynb"):
     import json
     for cell in json.load(open(path))["cells"]:
         if cell["cell_type"] == "code":
@@ -112,7 +112,7 @@ for path in glob.glob("/*/solutions/ex04*.ipynb") + glob.glob("/work/*/solutions
                 exec("".join(cell["source"]))
             except Exception:
                 pass
-"""
+""".replace("{root!r}", repr(str(ROOT))).replace("{parent!r}", repr(str(ROOT.parent)))
 
 FORGE = """
 import json, os
@@ -242,7 +242,8 @@ def _make_batch(root: Path, outside: Path, out: Path, port: int) -> dict:
     private = outside / "private_checks.py"
     private.write_text("PARTS = {}\n")
     probe = PROBE.format(secret=SECRET, private=str(private), repo=str(ROOT / "solutions"),
-                         classmate=str(classmate), out=str(out), port=port)  # fmt: skip
+                         classmate=str(classmate), out=str(out), port=port,
+                         root=str(ROOT), parent=str(ROOT.parent))  # fmt: skip
     write(root / "probe" / "ex04.ipynb", replace_function(stub01, "step_backward", probe))
     reference = replace_function(stub01, "step_backward", REFERENCE)
     write(

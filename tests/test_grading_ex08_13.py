@@ -323,7 +323,7 @@ WRONG = [
         "xi is ignored",
     ),
     ("ex13", "randomized_backward", _backward(lambda W, xi: (W, np.roll(xi, 1))), "one step off"),
-    ("ex13", "randomized_backward", _backward(lambda W, xi: (W.T, xi)), "uses W_hh^T"),
+    ("ex13", "randomized_backward", _backward(lambda W, xi: (W.T, xi)), "W_hh is transposed"),
     ("ex13", "randomized_backward", _pairs_with_current, "not with h_t"),
     (
         "ex13",

@@ -68,10 +68,10 @@ def _ex04_step(change):
 
 def _ex04_no_tanh(grads, dh_t, cache):
     return {
-        "x": dh_t @ cache["W_xh"],
-        "h_prev": dh_t @ cache["W_hh"],
-        "W_xh": dh_t.T @ cache["x"],
-        "W_hh": dh_t.T @ cache["h_prev"],
+        "x": dh_t @ cache.W_xh,
+        "h_prev": dh_t @ cache.W_hh,
+        "W_xh": dh_t.T @ cache.x,
+        "W_hh": dh_t.T @ cache.h_prev,
         "b": dh_t.sum(axis=0),
     }
 
@@ -81,7 +81,7 @@ def _ex04_transposed(grads, dh_t, cache):
 
 
 def _ex04_pairs_with_h_t(grads, dh_t, cache):
-    return {**grads, "W_hh": (dh_t * (1 - cache["h"] ** 2)).T @ cache["h"]}
+    return {**grads, "W_hh": (dh_t * (1 - cache.h ** 2)).T @ cache.h}
 
 
 def _ex04_backward(carry_back=True, accumulate=True, first=0):
@@ -90,7 +90,7 @@ def _ex04_backward(carry_back=True, accumulate=True, first=0):
     def factory(ns):
         def backward(dh, caches):
             grads = {"W_xh": 0.0, "W_hh": 0.0, "b": 0.0}
-            dx, carry = [np.zeros_like(c["x"]) for c in caches], np.zeros_like(dh[:, 0])
+            dx, carry = [np.zeros_like(c.x) for c in caches], np.zeros_like(dh[:, 0])
             for t in range(len(caches) - 1, first - 1, -1):
                 step = ns["step_backward"](dh[:, t] + (carry if carry_back else 0), caches[t])
                 dx[t], carry = step["x"], step["h_prev"]

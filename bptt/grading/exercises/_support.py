@@ -7,6 +7,7 @@ COLLECT step (which runs in the learner's kernel or the grader's child) stays to
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import zlib
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -46,9 +47,12 @@ def pair(result: Any, what: str, names: str) -> tuple[Any, Any]:
 
 
 def copied(value: Any) -> Any:
-    """A deep copy of nested dicts/lists of arrays, so learner code cannot alter the inputs."""
+    """A deep copy of nested dicts/lists/dataclasses of arrays, so learner code cannot alter the inputs."""
     if isinstance(value, np.ndarray):
         return value.copy()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: copied(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return dataclasses.replace(value, **fields)
     if isinstance(value, Mapping):
         return {k: copied(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -3,7 +3,8 @@
 The model, batch first: a_t = x_t W_xh^T + h_{t-1} W_hh^T + b, h_t = tanh(a_t), with x_t (B, D),
 h_t (B, H), W_xh (H, D), W_hh (H, H), b (H,). The learner writes
 
-- ``step_backward(dh_t, cache)`` for ``cache = {"x", "h_prev", "h", "W_xh", "W_hh"}`` of one step,
+- ``step_backward(dh_t, cache)`` for the :class:`bptt.rnn.StepCache` of one step (``x``,
+  ``h_prev``, ``h``, ``W_xh``, ``W_hh``), the record the chapter on BPTT in numpy uses,
   returning the gradients of sum(dh_t * h_t) as a dict with keys ``x`` (B, D), ``h_prev``
   (B, H), ``W_xh`` (H, D), ``W_hh`` (H, H), ``b`` (H,);
 - ``backward(dh, caches)`` for a list of T such caches and dh (B, T, H), returning the gradients
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...rnn import StepCache
 from ..hints import array_dict_score
 from ..parts import Exercise, Part
 from ..questions import choice_question, number_question
@@ -48,7 +50,7 @@ def _forward(x: np.ndarray, h0: np.ndarray, W: dict) -> list[dict]:
     caches, h = [], h0
     for t in range(x.shape[1]):
         h_new = np.tanh(x[:, t] @ W["W_xh"].T + h @ W["W_hh"].T + W["b"])
-        caches.append({"x": x[:, t], "h_prev": h, "h": h_new, "W_xh": W["W_xh"], "W_hh": W["W_hh"]})
+        caches.append(StepCache(x[:, t], h, h_new, W["W_xh"], W["W_hh"], "tanh"))
         h = h_new
     return caches
 
@@ -73,15 +75,7 @@ def _collect_step(functions, inputs):
 def _step_autograd(inputs: dict, *, through_tanh: bool = True) -> tuple[dict, np.ndarray]:
     """Gradients of sum(dh * h_t) (or of sum(dh * a_t) without the tanh) and delta = dL/da_t."""
     c = inputs["cache"]
-    t = {
-        k: leaf(v)
-        for k, v in (
-            ("x", c["x"]),
-            ("h_prev", c["h_prev"]),
-            ("W_xh", c["W_xh"]),
-            ("W_hh", c["W_hh"]),
-        )
-    }
+    t = {k: leaf(getattr(c, k)) for k in ("x", "h_prev", "W_xh", "W_hh")}
     t["b"] = leaf(inputs["b"])
     a = t["x"] @ t["W_xh"].T + t["h_prev"] @ t["W_hh"].T + t["b"]
     a.retain_grad()
@@ -97,9 +91,9 @@ def _step_expected(inputs: dict) -> dict:
 
 def _step_variants(inputs: dict, expected: dict) -> dict:
     no_tanh, _ = _step_autograd(inputs, through_tanh=False)
-    h_t = "pair delta with h_{t-1} (cache['h_prev']), the state that entered the step, not with h_t"
+    h_t = "pair delta with h_{t-1} (cache.h_prev), the state that entered the step, not with h_t"
     variants = {k: [(no_tanh[k], NO_TANH)] for k in STEP_KEYS}
-    variants["W_hh"].append((expected["delta"].T @ inputs["cache"]["h"], h_t))
+    variants["W_hh"].append((expected["delta"].T @ inputs["cache"].h, h_t))
     return variants
 
 

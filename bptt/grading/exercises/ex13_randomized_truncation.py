@@ -3,9 +3,11 @@
 The model is the linear RNN h_t = x_t W_xh^T + h_{t-1} W_hh^T, batch first: h0 (B, H), the
 states h = (h_1, ..., h_T) as (B, T, H), W_hh (H, H), and dh (B, T, H), the gradient reaching
 each h_t straight from the loss. The randomized backward pass multiplies the recurrent edge
-h_{t-1} -> h_t by xi_t: with delta_t = dh_t + c_t and c_T = 0,
+h_{t-1} -> h_t by xi_t (notation page: g_t = dh[:, t], delta_t = bar h_t for this linear RNN),
+rows batch first, with delta_{T+1} = 0,
 
-    c_{t-1} = xi_t delta_t W_hh,    dL/dW_hh = sum_t delta_t^T h_{t-1},    dL/dh_0 = c_0.
+    delta_{t-1} = g_{t-1} + xi_t delta_t W_hh,    dL/dW_hh = sum_t delta_t^T h_{t-1},
+    bar h_0 = xi_1 delta_1 W_hh.
 
 The array ``xi`` (T,) holds xi_1..xi_T (0-based: ``xi[0]`` scales the edge h_0 -> h_1) and is
 shared by the whole batch. The learner writes
@@ -93,13 +95,13 @@ def _variant_hints(case: dict, xi: np.ndarray) -> dict[str, list]:
     variants = [
         (
             _autograd(case, np.ones_like(xi)),
-            "xi is ignored: multiply the carry into h_{t-1} by xi_t",
+            "xi is ignored: multiply what step t sends back to h_{t-1} by xi_t",
         ),
         (_autograd(case, np.roll(xi, 1)), OFF_BY_ONE),
         (_autograd(case, np.roll(xi, -1)), OFF_BY_ONE),
         (
             _numpy_backward(case, xi, transpose=True),
-            "the carry uses W_hh^T: c_{t-1} = xi_t delta_t W_hh",
+            "W_hh is transposed: step t sends xi_t delta_t W_hh back to h_{t-1} (rows)",
         ),
         (
             _numpy_backward(case, xi, pair_with_current=True),
