@@ -37,3 +37,33 @@ def carrying_the_state_is_needed(curve_carried, curve_reset, lag: int, chance: f
     reset_first = float(reset[:lag].min() / chance)
     carried_worst = float(carried.max() / chance)
     return CarryResult(reset_first, carried_worst, reset_first > 0.9 and carried_worst < 0.3)
+
+
+class SeedsResult(NamedTuple):
+    """``per_seed``: the :class:`CarryResult` of every seed; ``successes``: how many hold;
+    ``holds``: successes >= ``min_successes``."""
+
+    per_seed: tuple
+    successes: int
+    holds: bool
+
+
+def carrying_is_needed_on_most_seeds(
+    curves_carried, curves_reset, lag: int, chance: float, *, min_successes: int
+) -> SeedsResult:
+    """Claim over seeds: :func:`carrying_the_state_is_needed` holds on at least
+    ``min_successes`` of the seeds (the criterion fixed before the runs).
+
+    ``curves_carried``, ``curves_reset``: sequences of (k,) curves, one pair per seed.
+    """
+    carried, reset = list(curves_carried), list(curves_reset)
+    if not carried or len(carried) != len(reset):
+        raise ValueError(f"curves_carried, curves_reset: expected one pair of curves per seed, "
+                         f"got {len(carried)} and {len(reset)}")
+    min_successes = v.integer("min_successes", min_successes, minimum=1)
+    if min_successes > len(carried):
+        raise ValueError(f"min_successes: expected at most {len(carried)} (the number of seeds), "
+                         f"got {min_successes}")
+    per_seed = tuple(carrying_the_state_is_needed(c, r, lag, chance) for c, r in zip(carried, reset))
+    successes = sum(r.holds for r in per_seed)
+    return SeedsResult(per_seed, successes, successes >= min_successes)
