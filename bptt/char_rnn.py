@@ -181,21 +181,21 @@ def adagrad_update(
 ) -> None:
     """One Adagrad step, in place (eq. ``char-rnn-adagrad``; Duchi, Hazan and Singer 2011).
 
-    For every entry of every parameter: m <- m + g^2, then theta <- theta - lr g / sqrt(m + eps).
-    ``memory`` holds the running sums m (the shapes of ``params``; start from zeros). Each entry
+    For every entry of every parameter: G <- G + g^2, then theta <- theta - lr g / sqrt(G + eps).
+    ``memory`` holds the running sums G (the shapes of ``params``; start from zeros). Each entry
     gets its own step size: lr divided by the root of all the squared gradients it has seen.
     """
     lr = v.positive_float("lr", lr)
     eps = v.positive_float("eps", eps)
-    for name in params:
+    for name, theta in params.items():
         if name not in grads or name not in memory:
             raise KeyError(f"grads, memory: expected an entry for every parameter, missing {name!r}")
-        g = grads[name]
-        if g.shape != params[name].shape or memory[name].shape != params[name].shape:
+        g, G = grads[name], memory[name]
+        if g.shape != theta.shape or G.shape != theta.shape:
             raise ValueError(f"grads[{name!r}], memory[{name!r}]: expected shape "
-                             f"{params[name].shape}, got {g.shape} and {memory[name].shape}")
-        memory[name] += g * g
-        params[name] -= lr * g / np.sqrt(memory[name] + eps)
+                             f"{theta.shape}, got {g.shape} and {G.shape}")
+        G += g * g  # in place: the caller's running sums
+        theta -= lr * g / np.sqrt(G + eps)  # in place: the caller's parameters
 
 
 # --------------------------------------------------------------------------- sampling

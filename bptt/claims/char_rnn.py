@@ -15,6 +15,7 @@ than chance, a sampler that ignores the temperature) and shows that they fail.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -94,5 +95,5 @@ def temperature_orders_words(known_words: dict, *, margin: float = 0.1) -> bool:
     if len(known_words) < 2:
         raise ValueError(f"known_words: expected at least two temperatures, got {len(known_words)}")
     fractions = [float(known_words[t]) for t in sorted(known_words)]
-    falling = all(a > b for a, b in zip(fractions[:-1], fractions[1:]))
+    falling = all(a > b for a, b in itertools.pairwise(fractions))
     return bool(falling and fractions[0] - fractions[-1] > margin)
