@@ -266,10 +266,10 @@ def _step_cost_rows(batch, size, repeats):
             W = rng.standard_normal((size, size)).astype(dtype)
             out = np.empty_like(h)
             pieces = {
-                "product h_{t-1} W_hh^T": lambda: np.matmul(h, W, out=out),
-                "add the projection": lambda: np.add(out, h, out=out),
-                "tanh": lambda: np.tanh(h, out=out),
-                "multiply (backward)": lambda: np.multiply(h, h, out=out),
+                "product h_{t-1} W_hh^T": functools.partial(np.matmul, h, W, out=out),
+                "add the projection": functools.partial(np.add, out, h, out=out),
+                "tanh": functools.partial(np.tanh, h, out=out),
+                "multiply (backward)": functools.partial(np.multiply, h, h, out=out),
             }
             times = {k: time_call(f, repeats=repeats, warmup=5, clock=CPU)
                      for k, f in pieces.items()}
