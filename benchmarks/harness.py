@@ -381,24 +381,8 @@ def meta_line(meta: dict[str, Any]) -> str:
 
 
 def heap_in_use() -> int | None:
-    """Bytes the C allocator has handed out and not yet freed: glibc ``mallinfo2()``,
-    ``uordblks`` (in-use heap chunks, every arena) + ``hblkhd`` (blocks served by mmap).
+    """Bytes the C allocator holds in use (:func:`bptt.torch.memory.heap_in_use`, glibc
+    ``mallinfo2``): torch's CPU tensors and autograd's nodes; None where unavailable."""
+    from bptt.torch.memory import heap_in_use as _heap
 
-    torch's CPU tensors and autograd's nodes are allocated here (Python's small objects are
-    not: pymalloc has its own arenas). None where glibc's ``mallinfo2`` is missing.
-    """
-    import ctypes
-
-    class _Mallinfo2(ctypes.Structure):
-        _fields_ = [(name, ctypes.c_size_t) for name in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-            "uordblks", "fordblks", "keepcost")]
-
-    try:
-        libc = ctypes.CDLL(None)
-        fn = libc.mallinfo2
-    except (OSError, AttributeError):
-        return None
-    fn.restype = _Mallinfo2
-    info = fn()
-    return int(info.uordblks + info.hblkhd)
+    return _heap()
