@@ -177,6 +177,17 @@ def test_meta_is_written_and_rendered(tmp_path):
     assert "rotating turns" in text and "GEMM" in text and "load average before" in text
 
 
+def test_the_rtrl_fit_region_is_where_time_follows_the_count():
+    from benchmarks.bench_rtrl import law_region
+
+    sizes = [8, 16, 32, 64, 128]
+    counts = [n**2 for n in sizes]
+    seconds = [1e-6 + 1e-9 * c for c in counts]  # a fixed cost, then the arithmetic
+    region = law_region(sizes, seconds, counts)
+    assert [sizes[i] for i in region] == [32, 64, 128]
+    assert law_region(sizes, [1e-9 * c for c in counts], counts) == list(range(5))
+
+
 def test_every_benchmark_module_is_found():
     assert {"numpy_bptt", "linear", "rtrl", "torch_memory", "torch_lstm", "tbptt_overhead",
             "capstone", "notebooks"} <= set(bench_main.available())
