@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from benchmarks.harness import Table, log, time_call
+from benchmarks.harness import CPU, Table, log, measurement_meta, time_call, torch_gemm_rate
 from bptt import tasks
 from bptt.torch import (
     CAPSTONE_CHUNK,
@@ -54,7 +54,11 @@ def run(quick: bool = False) -> list[Table]:
     corpus = tasks.char_corpus(max_chars=300_000, seed=0)
     updates = {"small": 2 if quick else 10, "full": 1 if quick else 3}
     rows = []
+    before = measurement_meta()["load_average"]
     threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    gemm = torch_gemm_rate(clock=CPU)
+    torch.set_num_threads(threads)
     try:
         for device in devices:
             if device.type == "cpu":
@@ -78,6 +82,9 @@ def run(quick: bool = False) -> list[Table]:
             columns=["config", "device", "H", "streams", "updates", "time (s)", "characters/s"],
             rows=rows,
             notes="Median of 3 timed calls after 1 warm-up call, each running `updates` TBPTT "
-            "updates; torch on 1 thread on the CPU, as the chapter runs it.",
+            "updates; torch on 1 thread on the CPU, as the chapter runs it. A single "
+            "contender per row (no ratio), so no paired rounds.",
+            meta=measurement_meta(load_before=before, threads=1,
+                                  gemm_gflops={"torch float32 1 thread": gemm}),
         )
     ]

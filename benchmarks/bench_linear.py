@@ -12,7 +12,16 @@ import functools
 
 import numpy as np
 
-from benchmarks.harness import CPU, Table, log, loglog_slope, threads, time_interleaved
+from benchmarks.harness import (
+    CPU,
+    Table,
+    gemm_rate,
+    log,
+    loglog_slope,
+    measurement_meta,
+    paired_rounds,
+    threads,
+)
 from bptt import gradcheck, linear, spectral
 
 
@@ -33,7 +42,8 @@ def _run(quick: bool) -> list[Table]:
     batch, hidden, outputs = (2, 8, 2) if quick else (4, 32, 8)
     lengths = [10, 20, 40] if quick else [50, 100, 200, 400, 800]
     repeats = 3 if quick else 5
-    rows, t_rec, t_pow = [], [], []
+    rows, t_rec, t_pow, fairness = [], [], [], {}
+    before = measurement_meta()["load_average"]
     for steps in lengths:
         args = _problem(batch, steps, hidden, outputs)
         recursion = functools.partial(linear.hidden_gradients, *args)
@@ -42,9 +52,10 @@ def _run(quick: bool) -> list[Table]:
         if error > 1e-10:
             raise AssertionError(f"recursion and power sum disagree at T={steps}: {error}")
         log(f"  T={steps}: timing recursion and power sum ...")
-        times = time_interleaved(
-            {"recursion": recursion, "power_sum": power_sum}, repeats=repeats, warmup=1, clock=CPU
-        )
+        paired = paired_rounds({"recursion": recursion, "power_sum": power_sum},
+                               reference="recursion", rounds=repeats, warmup=1, clock=CPU)
+        fairness[str(steps)] = paired.fairness()
+        times = paired.seconds
         t_rec.append(times["recursion"])
         t_pow.append(times["power_sum"])
         rows.append(
@@ -61,7 +72,7 @@ def _run(quick: bool) -> list[Table]:
     )
     notes = (
         f"dL/dh_t for every t, B={batch}, H={hidden}, Q={outputs}, W_hh with spectral radius "
-        f"0.9; one thread; median CPU time of {repeats} runs, timed in turns. The last row is the slope of "
+        f"0.9; one thread; median CPU time of {repeats} paired rounds (rotating turns). The last row is the slope of "
         "log(time) against log(T) over all lengths (expected: 1 for the recursion, 2 for the "
         "power sum once T is large enough that arithmetic, not Python overhead, dominates)."
     )
@@ -72,5 +83,10 @@ def _run(quick: bool) -> list[Table]:
             columns=["T", "recursion (ms)", "power sum (ms)", "power sum / recursion", "rel. diff"],
             rows=rows,
             notes=notes,
+            meta=measurement_meta(
+                load_before=before, threads=1,
+                gemm_gflops={"numpy float64 1 thread": gemm_rate(np.float64, clock=CPU)},
+                fairness={"interleaved": True, "rounds": repeats,
+                          "same_threads": all(f["same_threads"] for f in fairness.values())}),
         )
     ]

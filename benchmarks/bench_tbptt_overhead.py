@@ -7,24 +7,30 @@ The bare loop is the minimum any TBPTT(k, k) training needs::
 
 ``train_tbptt`` does the same work plus its bookkeeping: input checks, the update schedule,
 the global and per-parameter gradient norms, the NaN/Inf check, loss and timing records.
-Both run over the same stream with the same model (SGD, lr=0.01, B=32, D=32, k=35, 40
-updates), in alternating order, on the course device with torch on one thread; overhead =
-median(train_tbptt) / median(bare) - 1. Target: at most 10% for a realistic model; the small explicit model shows
-the worst case, where every step is cheap.
+Both run over the same stream with the same model (SGD, lr=0.01, B=32, D=32, k=35, 20
+updates), in 21 paired rounds (alternating order, after a warm-up round), on the course device
+with torch on one thread; overhead = median over rounds of time(train_tbptt) / time(bare) - 1
+within the round, with its quartiles. The small explicit model shows the worst case, where
+every step is cheap.
 """
 
 from __future__ import annotations
-
-import statistics
 
 import torch
 import torch.nn.functional as F
 
 from benchmarks.bench_torch_memory import one_torch_thread
-from benchmarks.harness import Table, log, time_call
+from benchmarks.harness import (
+    CPU,
+    Table,
+    log,
+    measurement_meta,
+    paired_rounds,
+    torch_gemm_rate,
+)
 from bptt.torch import SequenceRegressor, default_device, detach_state, train_tbptt
 
-B, D, K, UPDATES = 32, 32, 35, 40
+B, D, K, UPDATES = 32, 32, 35, 20
 
 
 def _bare(model, x, y, optimizer) -> None:
@@ -42,44 +48,48 @@ def _ours(model, x, y, optimizer) -> None:
     train_tbptt(model, x, y, k1=K, k2=K, optimizer=optimizer, loss_fn=F.mse_loss, progress=False)
 
 
-def _median_pair(model, x, y, repeats: int) -> tuple[float, float]:
+def _paired(model, x, y, rounds: int):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    bare, ours = [], []
-    for fn in (_bare, _ours):  # warm-up
-        fn(model, x, y, optimizer)
-    runs = [(_bare, bare), (_ours, ours)]
-    for _ in range(repeats):  # alternate the order, so drifts of a shared machine hit both
-        for fn, times in runs:
-            times.append(time_call(lambda fn=fn: fn(model, x, y, optimizer), repeats=1, warmup=0))
-        runs.reverse()
-    return statistics.median(bare), statistics.median(ours)
+    return paired_rounds(
+        {"bare": lambda: _bare(model, x, y, optimizer), "ours": lambda: _ours(model, x, y, optimizer)},
+        reference="bare", rounds=rounds, warmup=1, clock=CPU)
 
 
-def _row(cell: str, H: int, fused: bool, x, y, updates: int, repeats: int) -> list:
+def _row(cell: str, H: int, fused: bool, x, y, updates: int, rounds: int):
     model = SequenceRegressor(D, H, 1, readout="all", cell=cell, fused=fused, device=x.device)
-    log(f"  {cell} H={H} fused={fused}")
-    bare, ours = _median_pair(model, x, y, repeats)
+    log(f"  {cell} H={H} fused={fused}: {rounds} paired rounds")
+    paired = _paired(model, x, y, rounds)
+    bare, ours = paired.seconds["bare"], paired.seconds["ours"]
+    low, high = paired.spread("ours")
     form = "fused" if fused else "explicit"
-    return [
+    row = [
         f"{cell} ({form})",
         H,
         bare / updates * 1e3,
         ours / updates * 1e3,
         (ours - bare) / updates * 1e3,
-        100.0 * (ours / bare - 1.0),
+        f"{100.0 * (paired.ratio('ours') - 1.0):+.1f} [{100 * (low - 1):+.1f}, {100 * (high - 1):+.1f}]",
+        "yes" if paired.ratio("ours") <= 1.10 else "no",
     ]
+    return row, paired.fairness()
 
 
 def run(quick: bool = False) -> list[Table]:
     device = default_device()
     updates = 4 if quick else UPDATES
-    repeats = 3 if quick else 7
+    rounds = 3 if quick else 21
     g = torch.Generator().manual_seed(0)
     x = torch.randn(B, updates * K, D, generator=g).to(device)
     y = torch.randn(B, updates * K, 1, generator=g).to(device)
     configs = [("lstm", 256, True), ("lstm", 64, True), ("rnn", 64, False)]
+    before = measurement_meta()["load_average"]
     with one_torch_thread():
-        rows = [_row(cell, H, fused, x, y, updates, repeats) for cell, H, fused in configs]
+        results = [_row(cell, H, fused, x, y, updates, rounds) for cell, H, fused in configs]
+        gemm = torch_gemm_rate(clock=CPU)
+    rows = [r for r, _ in results]
+    fairness = {"interleaved": True, "rounds": rounds,
+                "same_threads": all(f["same_threads"] for _, f in results),
+                "per_model": {r[0] + f" H={r[1]}": f for r, f in results}}
     return [
         Table(
             name="tbptt_overhead",
@@ -91,9 +101,15 @@ def run(quick: bool = False) -> list[Table]:
                 "bare ms/update",
                 "train_tbptt ms/update",
                 "extra ms/update",
-                "overhead %",
+                "overhead % [quartiles]",
+                "overhead <= 10%",
             ],
             rows=rows,
-            notes=f"Medians of {repeats} alternating runs on {device}, torch on 1 thread.",
+            notes=f"Each of {rounds} paired rounds (after a warm-up round) runs the bare loop "
+            "and train_tbptt once each, in alternating order; the overhead is the median over "
+            "rounds of time(train_tbptt) / time(bare) - 1 within the round, with its quartiles. "
+            f"CPU time, on {device}, torch on 1 thread.",
+            meta=measurement_meta(load_before=before, fairness=fairness, threads=1,
+                                  gemm_gflops={"torch float32 1 thread": gemm}),
         )
     ]

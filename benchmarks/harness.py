@@ -9,6 +9,14 @@ list[Table]`` and uses only what is here, so all tables are measured and written
   machine for single-threaded code);
 - :func:`threads` - a block run with numpy's BLAS and torch limited to n threads
   (``threadpoolctl``; :func:`blas_info` records the BLAS library, kernel and threads);
+- :func:`paired_rounds` - contenders timed in rounds (the order rotates every round), each
+  contender's per-round time divided by the reference's of the *same* round: medians of these
+  paired ratios with their spread, and the thread counts each contender actually ran with
+  (the fairness record a table keeps in ``meta``);
+- :func:`gemm_rate` / :func:`torch_gemm_rate` - GFLOP/s of a large square matrix product in a
+  given dtype at the threads in force: the machine's practical ceiling, measured in the same run;
+- :func:`heap_in_use` - bytes the C allocator holds (``mallinfo2``): what torch's CPU tensors
+  and autograd's graph really occupy, which saved-tensor hooks do not all see;
 - :func:`loglog_slope` (from :mod:`bptt.plots`) - the slope of ``log y`` against ``log x``;
 - :func:`machine_info` - where the numbers came from (CPU, cores, versions, threads, device);
 - :class:`Table` and :func:`write_table` - ``<name>.json`` and ``<name>.md`` in a results folder.
@@ -23,6 +31,7 @@ import json
 import math
 import os
 import platform
+import statistics
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,6 +148,9 @@ class Table:
     columns: list[str]
     rows: list[list[Any]]
     notes: str = ""
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """How the table was measured: threads per contender, interleaving, rounds, the same-run
+    GEMM rate, the load average before and after (see :func:`measurement_meta`)."""
 
     def __post_init__(self) -> None:
         for i, row in enumerate(self.rows):
@@ -184,6 +196,8 @@ def to_markdown(table: Table, info: dict[str, Any] | None = None) -> str:
     lines.extend("| " + " | ".join(_cell(c) for c in row) + " |" for row in table.rows)
     if table.notes:
         lines += ["", table.notes]
+    if table.meta:
+        lines += ["", meta_line(table.meta)]
     if info is not None:
         lines += ["", machine_line(info)]
     return "\n".join(lines) + "\n"
@@ -204,6 +218,7 @@ def write_table(table: Table, results_dir: str | os.PathLike[str] = RESULTS_DIR)
     info = machine_info()
     record = dataclasses.asdict(table)
     record["rows"] = [[_json_value(c) for c in row] for row in table.rows]
+    record["meta"] = json.loads(json.dumps(table.meta, default=_json_value))
     record["machine"] = info
     json_path = folder / f"{table.name}.json"
     md_path = folder / f"{table.name}.md"
@@ -215,3 +230,159 @@ def write_table(table: Table, results_dir: str | os.PathLike[str] = RESULTS_DIR)
 def log(message: str) -> None:
     """Progress messages go to stderr, so stdout carries only the tables."""
     print(message, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- fair timing
+
+
+def _thread_counts() -> dict[str, int | None]:
+    torch = sys.modules.get("torch")
+    return {"blas": blas_threads(), "torch": torch.get_num_threads() if torch is not None else None}
+
+
+@dataclasses.dataclass
+class Paired:
+    """What :func:`paired_rounds` measured: per contender the median seconds, the per-round
+    times, the paired ratios to the reference and the thread counts seen while it ran."""
+
+    reference: str
+    seconds: dict[str, float]
+    times: dict[str, list[float]]
+    ratios: dict[str, list[float]]
+    threads: dict[str, dict[str, int | None]]
+    order: list[str]
+
+    def ratio(self, name: str) -> float:
+        """Median over rounds of time(name) / time(reference) in the same round."""
+        return statistics.median(self.ratios[name])
+
+    def spread(self, name: str) -> tuple[float, float]:
+        """Quartiles (25 %, 75 %) of the paired ratios of ``name``."""
+        return quartiles(self.ratios[name])
+
+    def ratio_text(self, name: str) -> str:
+        """``median [q25, q75]`` of the paired ratios, for a table cell."""
+        low, high = self.spread(name)
+        return f"{self.ratio(name):.3g} [{low:.3g}, {high:.3g}]"
+
+    def fairness(self) -> dict[str, Any]:
+        """The record tests check: same threads on every side, timed in rotating turns."""
+        counts = {json.dumps(c, sort_keys=True) for c in self.threads.values()}
+        return {"interleaved": True, "rounds": len(next(iter(self.times.values()))),
+                "threads": self.threads, "same_threads": len(counts) == 1}
+
+
+def quartiles(values: list[float]) -> tuple[float, float]:
+    """The 25 % and 75 % quantiles (linear interpolation) of ``values``."""
+    data = sorted(values)
+    if len(data) == 1:
+        return data[0], data[0]
+    q = statistics.quantiles(data, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def paired_rounds(
+    fns: dict[str, Any], *, reference: str, rounds: int = 7, warmup: int = 1,
+    clock: Clock = WALL,
+) -> Paired:
+    """Time every contender once per round, in an order that rotates each round.
+
+    Round r runs the contenders starting from the r-th (so none always runs first or right
+    after another); ``warmup`` untimed rounds come first. The ratio of a contender is taken
+    round by round against ``reference`` (both saw the same moment's load), then summarized by
+    its median and quartiles. The thread counts (numpy's BLAS, torch) in force during each
+    contender's first warm-up call are recorded, so a table can prove both sides ran alike.
+    """
+    if reference not in fns:
+        raise ValueError(f"reference: expected one of {list(fns)}, got {reference!r}")
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    if warmup < 0:
+        raise ValueError(f"warmup must be >= 0, got {warmup}")
+    names = list(fns)
+    seen: dict[str, dict[str, int | None]] = {}
+    for name in names:
+        seen[name] = _thread_counts()
+        for _ in range(warmup):
+            fns[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    order: list[str] = []
+    for r in range(rounds):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            order.append(name)
+            start = clock()
+            fns[name]()
+            times[name].append(clock() - start)
+    ratios = {name: [t / ref for t, ref in zip(times[name], times[reference])] for name in names}
+    seconds = {name: statistics.median(ts) for name, ts in times.items()}
+    return Paired(reference, seconds, times, ratios, seen, order)
+
+
+def gemm_rate(dtype: Any = np.float64, *, n: int = 1024, repeats: int = 5,
+              clock: Clock = WALL) -> float:
+    """GFLOP/s of numpy's (n, n) @ (n, n) product (2 n^3 flops), median of ``repeats`` runs,
+    at the BLAS threads in force: the practical peak the other numpy timings are set against."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(dtype)
+    b = rng.standard_normal((n, n)).astype(dtype)
+    out = np.empty((n, n), dtype=dtype)
+    seconds = time_call(lambda: np.matmul(a, b, out=out), repeats=repeats, warmup=1, clock=clock)
+    return 2 * n**3 / seconds / 1e9
+
+
+def torch_gemm_rate(dtype: Any = None, *, n: int = 1024, repeats: int = 5,
+                    clock: Clock = WALL) -> float:
+    """GFLOP/s of torch's (n, n) @ (n, n) product on the CPU at torch's threads in force."""
+    import torch
+
+    dtype = dtype or torch.float32
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=g, dtype=dtype)
+    b = torch.randn(n, n, generator=g, dtype=dtype)
+    out = torch.empty(n, n, dtype=dtype)
+    seconds = time_call(lambda: torch.matmul(a, b, out=out), repeats=repeats, warmup=1,
+                        clock=clock)
+    return 2 * n**3 / seconds / 1e9
+
+
+def measurement_meta(**facts: Any) -> dict[str, Any]:
+    """The meta record of a table: the facts given, the BLAS (library, kernel, threads),
+    ``OPENBLAS_CORETYPE`` as set (never changed here) and the load average now."""
+    meta = {"blas": blas_info(), "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+            "load_average": _load_average()}
+    meta.update(facts)
+    return meta
+
+
+def meta_line(meta: dict[str, Any]) -> str:
+    """One line under a table saying how it was measured (threads, turns, GEMM, load)."""
+    parts = []
+    if "fairness" in meta:
+        fair = meta["fairness"]
+        parts.append(f"every contender timed in rotating turns over {fair['rounds']} paired "
+                     f"rounds; same thread count on every side: "
+                     f"{'yes' if fair['same_threads'] else 'NO'}")
+    if "gemm_gflops" in meta:
+        rates = ", ".join(f"{k} {v:.1f}" for k, v in meta["gemm_gflops"].items())
+        parts.append(f"same-run large-GEMM rate (GFLOP/s): {rates}")
+    if "threads" in meta:
+        parts.append(f"threads {meta['threads']}")
+    kernel = meta.get("blas") or []
+    if kernel:
+        parts.append(f"BLAS {kernel[0]['internal_api']} {kernel[0]['version']} kernel "
+                     f"{kernel[0]['architecture']}")
+    parts.append(f"OPENBLAS_CORETYPE={meta.get('OPENBLAS_CORETYPE')}")
+    if "load_before" in meta:
+        parts.append(f"load average before {meta['load_before']}, after {meta['load_average']}")
+    else:
+        parts.append(f"load average {meta.get('load_average')}")
+    return "Measured: " + "; ".join(parts) + "."
+
+
+def heap_in_use() -> int | None:
+    """Bytes the C allocator holds in use (:func:`bptt.torch.memory.heap_in_use`, glibc
+    ``mallinfo2``): torch's CPU tensors and autograd's nodes; None where unavailable."""
+    from bptt.torch.memory import heap_in_use as _heap
+
+    return _heap()

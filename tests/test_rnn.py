@@ -233,3 +233,53 @@ def test_batch_sizes_that_disagree_are_named():
     _, params, x, h0 = make(3, 7, 2, 5)
     with pytest.raises(ValueError, match=r"h0: expected shape \(B, H\) with B = 3 .*batch sizes disagree"):
         rnn.forward(x, h0[:2], params["W_xh"], params["W_hh"], params["b"])
+
+
+# --------------------------------------------------------------------------- time-major fast path
+
+
+@pytest.mark.parametrize("activation", ["tanh", "identity"])
+def test_time_major_fast_path_gives_the_plain_loops_gradients(activation):
+    rng = np.random.default_rng(3)
+    B, T, D, H = 3, 7, 4, 5
+    p = rnn.init_params(D, H, 1, rng=rng)
+    x = rng.standard_normal((B, T, D))
+    h0 = rng.standard_normal((B, H))
+    dh = rng.standard_normal((B, T, H))
+    h, cache = rnn.forward(x, h0, p["W_xh"], p["W_hh"], p["b"], activation=activation)
+    plain = rnn.backward(dh, cache)
+    h_tm, cache_tm = rnn.forward_time_major(np.swapaxes(x, 0, 1), h0, p["W_xh"], p["W_hh"],
+                                            p["b"], activation=activation)
+    np.testing.assert_allclose(np.swapaxes(h_tm, 0, 1), h, rtol=1e-13, atol=1e-14)
+    fast = rnn.backward_time_major(np.swapaxes(dh, 0, 1), cache_tm)
+    fast["x"] = np.swapaxes(fast["x"], 0, 1)
+    assert set(fast) == set(plain)
+    from bptt import gradcheck
+
+    assert gradcheck.max_relative_error(plain, fast) < 1e-12
+    # a second backward from the same cache gives the same result (the scratch is refilled)
+    again = rnn.backward_time_major(np.swapaxes(dh, 0, 1), cache_tm)
+    np.testing.assert_array_equal(np.swapaxes(again["x"], 0, 1), fast["x"])
+
+
+def test_time_major_states_are_one_contiguous_buffer_and_keep_float32():
+    rng = np.random.default_rng(0)
+    p = rnn.init_params(2, 3, 1, rng=rng, dtype=np.float32)
+    x = rng.standard_normal((6, 2, 2)).astype(np.float32)
+    h, cache = rnn.forward_time_major(x, None, p["W_xh"], p["W_hh"], p["b"])
+    assert cache.states.shape == (7, 2, 3) and cache.states.flags.c_contiguous
+    assert h.base is cache.states and h.dtype == np.float32
+    np.testing.assert_array_equal(cache.states[0], 0.0)
+    grads = rnn.backward_time_major(np.ones((6, 2, 3), np.float32), cache)
+    assert all(g.dtype == np.float32 for g in grads.values())
+
+
+def test_time_major_checks_its_arguments():
+    p = rnn.init_params(2, 3, 1, rng=0)
+    with pytest.raises(ValueError, match="x"):
+        rnn.forward_time_major(np.zeros((4, 2)), None, p["W_xh"], p["W_hh"], p["b"])
+    _, cache = rnn.forward_time_major(np.zeros((4, 2, 2)), None, p["W_xh"], p["W_hh"], p["b"])
+    with pytest.raises(ValueError, match="dh"):
+        rnn.backward_time_major(np.zeros((4, 3, 3)), cache)
+    with pytest.raises(TypeError, match="TimeMajorCache"):
+        rnn.backward_time_major(np.zeros((4, 2, 3)), object())

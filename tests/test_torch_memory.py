@@ -186,3 +186,38 @@ def test_cuda_peak_needs_a_cuda_device():
 def test_saved_bytes_of_a_non_callable_names_the_argument():
     with pytest.raises(TypeError, match=r"fn: expected a callable without arguments.*got int 3"):
         saved_bytes(3)
+
+
+# ------------------------------------------------------------------------------ heap and reentrant
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+@pytest.mark.parametrize("segment", [1, 4, 7])
+def test_reentrant_checkpoint_gives_the_plain_gradient(cell, segment):
+    model = _model(cell, dtype=F64)
+    x, y = _data(17, dtype=F64)
+    params = list(model.parameters())
+    plain = torch.autograd.grad(mse(model(x)[0], y), params)
+    loss, _ = checkpointed_loss(model, x, y, loss_fn=mse, segment=segment, reentrant=True)
+    model.zero_grad(set_to_none=True)
+    loss.backward()
+    assert all(p.grad is not None for p in params), "a segment sent no gradient"
+    assert max_rel([p.grad for p in params], list(plain)) <= TOL
+
+
+def test_heap_held_sees_the_nodes_saved_bytes_miss():
+    from bptt.torch.memory import HeapPeak, heap_held, heap_in_use
+
+    if heap_in_use() is None:
+        pytest.skip("no glibc mallinfo2 here")
+    block, _ = heap_held(lambda: torch.empty(2_000_000, dtype=torch.uint8))
+    assert 2_000_000 <= block < 2_100_000
+    model = _model("lstm", H=16)
+    x, y = _data(400)
+    saved = _full_bptt_bytes(model, 400)
+    held, loss = heap_held(lambda: mse(model(x)[0], y))
+    assert held > saved  # the graph's nodes and outputs come on top of the saved tensors
+    loss.backward()
+    with HeapPeak() as peak:
+        mse(model(x)[0], y).backward()
+    assert peak.peak_bytes >= saved
+    with pytest.raises(TypeError, match="fn: expected a callable"):
+        heap_held(3)

@@ -499,3 +499,48 @@ def test_loss_credit_and_credit_map_follow_the_schedule():
     table = credit_map(6, 3, 3)
     assert table[4] == [False, False, False, True, True, False]
     assert all(table[s][s] for s in range(6))
+
+
+# ------------------------------------------------------------------------------ one host sync
+@pytest.mark.parametrize("cell,fused,dtype", [("lstm", True, torch.float32), ("rnn", False, F64),
+                                              ("gru", False, torch.float32)])
+def test_one_sync_norms_are_bit_for_bit_the_monitors(cell, fused, dtype):
+    from bptt.torch import tbptt as module
+    from bptt.torch.monitor import grad_norms
+
+    model = SequenceRegressor(3, 5, 2, readout="all", cell=cell, fused=fused, dtype=dtype,
+                              device="cpu")
+    x, y = randn(2, 7, 3, seed=0).to(dtype), randn(2, 7, 2, seed=1).to(dtype)
+    loss = F.mse_loss(model(x)[0], y)
+    loss.backward()
+    named = list(model.named_parameters())
+    named[0][1].grad = None  # a parameter without a gradient counts as 0
+    fast = module._loss_and_norms(loss, named)
+    assert fast == (float(loss.detach()), *grad_norms(named))
+
+
+def test_train_tbptt_history_is_unchanged_by_the_one_sync_path(monkeypatch):
+    """The trainer's numbers are those of the per-parameter norms and float(loss) it used
+    before (other chapters' stored outputs depend on them): bit for bit."""
+    from bptt.torch import tbptt as module
+    from bptt.torch.monitor import grad_norms
+
+    def old(loss, named):
+        norm, per_param = grad_norms(named)
+        return float(loss.detach()), norm, per_param
+
+    runs = []
+    for patch in (False, True):
+        if patch:
+            monkeypatch.setattr(module, "_loss_and_norms", old)
+        model = SequenceRegressor(3, 6, 1, readout="all", cell="lstm", fused=True, seed=3,
+                                  device="cpu")
+        x, y = randn(4, 50, 3, seed=5).float(), randn(4, 50, 1, seed=6).float()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        history = train_tbptt(model, x, y, k1=7, k2=9, optimizer=optimizer,
+                              loss_fn=F.mse_loss, clip_norm=0.05, progress=False)
+        runs.append((history.loss, history.grad_norm, history.param_grad_norms,
+                     history.clipped, [p.detach().clone() for p in model.parameters()]))
+    (*a, pa), (*b, pb) = runs
+    assert a == b
+    assert all(torch.equal(p, q) for p, q in zip(pa, pb))

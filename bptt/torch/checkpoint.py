@@ -3,7 +3,15 @@ equation `checkpoint-memory`).
 
 The sequence of T steps is cut into segments of s steps. The forward pass keeps only the
 state entering each segment; the backward pass recomputes one segment at a time (with
-``torch.utils.checkpoint``, ``use_reentrant=False``) and backpropagates through it. Memory
+``torch.utils.checkpoint``) and backpropagates through it.
+
+Two variants of ``torch.utils.checkpoint`` (``reentrant``): the default, non-reentrant one
+runs the forward pass with grad mode on and drops the saved tensors, but keeps every autograd
+node of the sequence (about 10 KB per step of an LSTM); the reentrant one runs each segment's
+forward pass without a graph at all, keeps one node per segment and rebuilds the segment's
+graph during the backward pass - the algorithm of the papers, and faster, since no per-step
+bookkeeping survives the forward pass. It accumulates into ``.grad`` (call ``loss.backward()``;
+``torch.autograd.grad`` is refused). Memory
 is then about T/s boundary states plus one segment's saved tensors, smallest near
 s = sqrt(T) (about 2 sqrt(T) steps' worth); the gradient is exactly that of plain BPTT.
 
@@ -57,6 +65,7 @@ def checkpointed_loss(
     segment: int | None = None,
     state=None,
     use_checkpoint: bool = True,
+    reentrant: bool = False,
 ):
     """The loss over a (B, T, ...) sequence, each segment of ``segment`` steps checkpointed.
 
@@ -68,6 +77,8 @@ def checkpointed_loss(
         state: the state entering step 1 (``None``: zeros).
         use_checkpoint: ``False`` computes the same sum without checkpointing (plain BPTT,
             for comparison).
+        reentrant: use the reentrant checkpoint (no graph kept between segments; gradients
+            only through ``loss.backward()``); see the module docstring.
 
     Returns:
         (loss, final_state): call ``loss.backward()`` for the gradient of plain BPTT.
@@ -75,12 +86,23 @@ def checkpointed_loss(
     _, T = check_stream(x, y)
     s = _segment_length(T, segment)
     total = 0.0
+    # the reentrant checkpoint's output needs a grad-requiring input, or the first segment
+    # (data and a None state only) would send no gradient to the parameters
+    anchor = [torch.ones((), requires_grad=True)] if reentrant and use_checkpoint else []
     for start in range(0, T, s):
         x_seg, y_seg = x[:, start : start + s], y[:, start : start + s]
         # The state goes in as separate tensor arguments, so that checkpoint saves each one
         # (and a SavedTensorTracker sees it); the partial keeps the (h, c) nesting.
         run = partial(_run_segment, model, loss_fn, state)
-        if use_checkpoint:
+        if use_checkpoint and reentrant:
+            # the reentrant checkpoint connects only top-level output tensors: flatten (h, c)
+            # and rebuild it from the structure the segment reports
+            shape: dict = {}
+            run = partial(_run_segment_anchored, model, loss_fn, state, shape)
+            loss, *flat = checkpoint(run, x_seg, y_seg, *anchor, *_flatten(state),
+                                     use_reentrant=True)
+            state = _unflatten(shape["state"], flat)
+        elif use_checkpoint:
             loss, state = checkpoint(run, x_seg, y_seg, *_flatten(state), use_reentrant=False)
         else:
             loss, state = run(x_seg, y_seg, *_flatten(state))
@@ -91,6 +113,12 @@ def checkpointed_loss(
 def _run_segment(model, loss_fn, structure, x_seg, y_seg, *flat_state):
     output, new_state = call_model(model, x_seg, _unflatten(structure, flat_state))
     return scalar_loss(loss_fn, output, y_seg), new_state
+
+
+def _run_segment_anchored(model, loss_fn, structure, shape, x_seg, y_seg, _anchor, *flat_state):
+    loss, new_state = _run_segment(model, loss_fn, structure, x_seg, y_seg, *flat_state)
+    shape["state"] = new_state
+    return (loss, *_flatten(new_state))
 
 
 class CheckpointMemory(NamedTuple):

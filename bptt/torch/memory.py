@@ -15,6 +15,13 @@ Autograd keeps, for every operation of the forward pass, the tensors its backwar
 
 The count is exact and deterministic on the CPU; on a GPU :func:`cuda_peak_bytes` gives the
 allocator's peak as well, which includes everything (activations, gradients, workspace).
+
+Saved tensors are not all the memory a graph holds: every operation also leaves an autograd
+*node* (its backward function, its edges, shapes and scalars), and ``torch.utils.checkpoint``
+(non-reentrant) keeps the nodes of the whole sequence while it drops their tensors. On the CPU
+:func:`heap_in_use` reads the C allocator's count of bytes in use (glibc ``mallinfo2``), which
+sees both: tensors and nodes alike; :func:`heap_held` measures what a call leaves allocated and
+:class:`HeapPeak` samples the heap at every saved tensor to find the peak of a run.
 """
 
 from __future__ import annotations
@@ -126,6 +133,86 @@ def saved_bytes(fn: Callable[[], object], *, exclude: Iterable = ()) -> int:
     with SavedTensorTracker(exclude) as tracker:
         fn()
     return tracker.peak_bytes
+
+
+def heap_in_use() -> int | None:
+    """Bytes the C allocator has handed out and not freed (glibc ``mallinfo2``: ``uordblks``,
+    in-use chunks of every arena, plus ``hblkhd``, blocks served by mmap), or None where
+    ``mallinfo2`` does not exist (not glibc, glibc < 2.33).
+
+    torch's CPU tensors (data and metadata) and autograd's nodes live here; Python's small
+    objects do not (pymalloc has its own arenas), so a graph of tensors is counted in full
+    and a list of Python floats is not.
+    """
+    import ctypes
+
+    class _Mallinfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost")]
+
+    try:
+        fn = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fn.restype = _Mallinfo2
+    info = fn()
+    return int(info.uordblks + info.hblkhd)
+
+
+def heap_held(fn: Callable[[], object]) -> tuple[int | None, object]:
+    """``(bytes, result)``: heap in use after ``fn()`` minus before, with ``result`` (what
+    ``fn`` returned, for example a loss whose graph is still alive) kept until the count is
+    taken. For a forward pass this is everything its graph holds: saved tensors, nodes, the
+    outputs. None for the bytes where :func:`heap_in_use` is unavailable."""
+    if not callable(fn):
+        raise TypeError(f"fn: expected a callable without arguments, got {type(fn).__name__}")
+    import gc
+
+    gc.collect()
+    before = heap_in_use()
+    result = fn()
+    after = heap_in_use()
+    return (None if before is None else after - before), result
+
+
+class HeapPeak:
+    """Context manager: the peak heap in use (bytes above the start), sampled whenever autograd
+    saves a tensor and at the end of the block (``peak_bytes``; None without ``mallinfo2``).
+
+    The samples fall where graphs grow (every saved tensor of a forward pass), so the peak of a
+    training loop, which is reached at the end of a window's forward pass, is seen; memory
+    taken between two saves and freed again (inside one kernel) is not.
+    """
+
+    def __init__(self) -> None:
+        self.baseline = self.peak = None
+        self.peak_bytes: int | None = None
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
+
+    def _sample(self) -> None:
+        now = heap_in_use()
+        if now is not None and (self.peak is None or now > self.peak):
+            self.peak = now
+
+    def _pack(self, tensor):
+        self._sample()
+        return tensor
+
+    def __enter__(self):
+        import gc
+
+        gc.collect()
+        self.baseline = heap_in_use()
+        self.peak = self.baseline
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._hooks.__exit__(*exc)
+        self._sample()
+        if self.baseline is not None:
+            self.peak_bytes = self.peak - self.baseline
 
 
 def cuda_peak_bytes(fn: Callable[[], object], device: str | torch.device) -> int:

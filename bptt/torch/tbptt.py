@@ -36,6 +36,7 @@ backpropagated through j steps only. k1 = k2 = T is full BPTT.
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ from bptt import _validate as v
 
 from .contract import call_model, check_stream, scalar_loss
 from .data import iter_chunks
-from .monitor import check_finite, clip_grad_norm, clip_grad_value, grad_norms, record_hidden
+from .monitor import check_finite, clip_grad_norm, clip_grad_value, record_hidden
 from .progress import progress_bar
 from .state import detach_state
 
@@ -303,12 +304,26 @@ class _StepStats(NamedTuple):
     values_clipped: int
 
 
+def _loss_and_norms(loss: torch.Tensor, named) -> tuple[float, float, dict[str, float]]:
+    """The loss, the global and the per-parameter gradient norms with one host sync.
+
+    The same numbers as ``float(loss)`` and :func:`bptt.torch.monitor.grad_norms` (bit for
+    bit: the same norm kernel per tensor, the same float64 sum), but the norms come from one
+    ``torch._foreach_norm`` call and loss and norms reach Python in a single ``tolist()``.
+    """
+    grads = [p.grad.detach() for _, p in named if p.grad is not None]
+    norms = list(torch._foreach_norm(grads)) if grads else []
+    values = torch.stack([t.double() for t in [loss.detach(), *norms]]).tolist()
+    rest = iter(values[1:])
+    per_param = {name: (next(rest) if p.grad is not None else 0.0) for name, p in named}
+    return values[0], math.sqrt(sum(v * v for v in per_param.values())), per_param
+
+
 def _gradient_step(n, update, loss, named, optimizer, clip_norm, clip_value) -> _StepStats:
     """Update n's backward pass, gradient norms, NaN/Inf check, clipping and optimizer step."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    norm, per_param = grad_norms(named)
-    loss_value = float(loss.detach())
+    loss_value, norm, per_param = _loss_and_norms(loss, named)
     lr = optimizer.param_groups[0].get("lr")
     check_finite(n + 1, (update.loss_start, update.end), loss_value, norm, lr)
     params = [p for _, p in named]
