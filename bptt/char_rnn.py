@@ -1,11 +1,11 @@
 """A character language model from scratch in numpy: the min-char-rnn idea, batched.
 
 The chapter "A character language model in numpy" builds it. The network is the tanh RNN of
-:mod:`bptt.rnn` ("BPTT from scratch in numpy") reading one-hot characters, x_t = e_{c_t} (V,),
+:mod:`bptt.rnn` ("BPTT from scratch in numpy") reading one-hot characters, x_t = e_{chi_t} (V,),
 and predicting the next one through the softmax of its logits o_t (V,):
 
     h_t = tanh(W_xh x_t + W_hh h_{t-1} + b),   o_t = W_hy h_t + b_y,
-    L   = mean over the batch and the T steps of a chunk of -log softmax(o_t)[c_{t+1}].
+    L   = mean over the batch and the T steps of a chunk of -log softmax(o_t)[chi_{t+1}].
 
 Everything that differentiates comes from :mod:`bptt.rnn` (its forward, read-out, loss and
 backward); this module adds what turns the gradient into a language model, as in Karpathy's
@@ -409,7 +409,7 @@ def text_features(text: str) -> dict[str, np.ndarray]:
 
 
 def residual_feature(ids: object, feature: object, fit_ids: object, fit_feature: object) -> np.ndarray:
-    """The part of a feature that the current character does not tell: f_t - E[f | c_t].
+    """The part of a feature that the current character does not tell: f_t - E[f | chi_t].
 
     E[f | c] is the mean of ``fit_feature`` over the positions of ``fit_ids`` that hold the
     character c (the overall mean for a character never seen there); ids, feature (N,) and
