@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bptt.claims.truncated_bptt import carrying_is_needed_on_most_seeds, carrying_the_state_is_needed
+from bptt.claims.truncated_bptt import (
+    carrying_is_needed_on_most_seeds,
+    carrying_the_state_is_needed,
+)
 
 CHANCE = np.log(8)
 CARRIED = np.full(10, 0.13)
