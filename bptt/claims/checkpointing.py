@@ -6,18 +6,9 @@ runs the same functions on worlds where the claims are false (``negative_control
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
-
-class Verdict(NamedTuple):
-    """``holds``: the claim is true of the measurement; ``margin``: how far from failing
-    (positive when it holds), in the unit ``detail`` names."""
-
-    holds: bool
-    margin: float
-    detail: str
+from bptt.claims._verdict import MarginVerdict as Verdict
 
 
 def same_gradient(grads: dict, reference: dict, *, bitwise: bool = True, tol: float = 1e-12) -> Verdict:

@@ -8,22 +8,10 @@ the claim is false (``@pytest.mark.negative_control``).
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from bptt import _validate as v
-
-
-@dataclasses.dataclass(frozen=True)
-class Verdict:
-    """The outcome of a claim: ``holds``, and ``detail``, the numbers behind it."""
-
-    holds: bool
-    detail: dict
-
-    def __bool__(self) -> bool:
-        return bool(self.holds)
+from bptt.claims._verdict import Verdict
 
 
 def adding_memoryless_mse(length: int) -> float:

@@ -7,18 +7,10 @@ same functions on worlds where each claim is false (``negative_control``).
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numpy as np
 
-
-class Verdict(NamedTuple):
-    """``holds``: the claim is true of the measurement; ``margin``: how far from failing
-    (positive when it holds), in the unit ``detail`` names."""
-
-    holds: bool
-    margin: float
-    detail: str
+from bptt.claims._verdict import MarginVerdict as Verdict
 
 
 def leading_power(count, power: int, *, size: int = 4096, tol: float = 0.05) -> Verdict:

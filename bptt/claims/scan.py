@@ -9,18 +9,10 @@ false (``@pytest.mark.negative_control``).
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numpy as np
 
-
-class Verdict(NamedTuple):
-    """``holds``: the claim is true of the measurement; ``margin``: how far from failing, in
-    the unit ``detail`` names (positive when it holds)."""
-
-    holds: bool
-    margin: float
-    detail: str
+from bptt.claims._verdict import MarginVerdict as Verdict
 
 
 def matches_sequential(h_scan: np.ndarray, h_loop: np.ndarray, *, tol: float = 1e-12) -> Verdict:

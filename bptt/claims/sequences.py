@@ -8,20 +8,9 @@ where the claim is false (``@pytest.mark.negative_control``).
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
-
-@dataclasses.dataclass(frozen=True)
-class Verdict:
-    """The outcome of a claim: ``holds``, and ``detail``, the numbers behind it."""
-
-    holds: bool
-    detail: dict
-
-    def __bool__(self) -> bool:
-        return bool(self.holds)
+from bptt.claims._verdict import Verdict
 
 
 def _vector(name: str, values) -> np.ndarray:

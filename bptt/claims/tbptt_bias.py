@@ -16,6 +16,7 @@ quadratic loss, so every gradient, full or truncated, is affine in theta.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -76,7 +77,7 @@ def loop_integral(field: Field, center, half_width: float) -> float:
     r = v.positive_float("half_width", half_width)
     corners = center + r * np.array([[-1, -1], [1, -1], [1, 1], [-1, 1], [-1, -1]], float)
     total = 0.0
-    for a, b in zip(corners[:-1], corners[1:]):
+    for a, b in itertools.pairwise(corners):
         total += float(np.asarray(field((a + b) / 2), dtype=float) @ (b - a))
     return total
 
