@@ -28,7 +28,12 @@ from bptt.grading.notebook import (
     run_cells,
     strip_magics,
 )
-from bptt.grading.questions import choice_digest, choice_question, number_question
+from bptt.grading.questions import (
+    choice_digest,
+    choice_question,
+    number_question,
+    prediction_question,
+)
 from bptt_grader.child import _imports as imported_modules
 from bptt_grader.child import transform
 
@@ -343,6 +348,15 @@ def test_exercise_validates_id_and_unique_parts():
     assert Exercise("ex99", "t", (part,)).max_points == 2
 
 
+def test_exercise_kinds_are_from_the_course_list():
+    part = Part("p", 2, ("f",), lambda s: None, lambda f, i: {}, lambda i, v: Verdict.correct())
+    assert Exercise("ex99", "t", (part,)).kinds == ("implement",)
+    assert Exercise("ex99", "t", (part,), kinds=("find-the-bug", "measure")).kinds[0] == "find-the-bug"
+    for bad in ((), ("debug",), ("derive", "derive"), ["derive"]):
+        with pytest.raises(ValueError, match="kinds: expected"):
+            Exercise("ex99", "t", (part,), kinds=bad)
+
+
 # ----------------------------------------------------------------------------- questions
 
 
@@ -360,6 +374,19 @@ def test_number_and_choice_questions():
     assert _grade(q3, {"answers": lambda: {"q3": "a"}}).points == 1
     with pytest.raises(ValueError, match="exactly one"):
         choice_question("ex99", "q4", "ab")
+
+
+def test_prediction_question_scores_by_how_many_times_off():
+    q = prediction_question("p1", lambda: 0.02, factor=1.5)
+    assert _grade(q, {"answers": lambda: {"p1": 0.028}}).points == 1
+    assert _grade(q, {"answers": lambda: {"p1": 0.014}}).points == 1
+    half = _grade(q, {"answers": lambda: {"p1": 0.04}})
+    assert (half.points, half.reason) == (0.5, "p1: within 2.25 times, but too high")
+    wrong = _grade(q, {"answers": lambda: {"p1": 0.001}})
+    assert (wrong.points, wrong.reason) == (0, "p1: too low by more than 2.25 times")
+    assert "positive" in _grade(q, {"answers": lambda: {"p1": -1.0}}).reason
+    with pytest.raises(ValueError, match="factor"):
+        prediction_question("p1", lambda: 1.0, factor=1.0)
 
 
 # ----------------------------------------------------------------------------- limits and errors
@@ -542,6 +569,33 @@ def test_strip_markdown_and_exercise_from_solution():
     assert len(solution["cells"]) == 2 and solution["cells"][1]["outputs"], (
         "the solution is not modified"
     )
+
+
+def test_a_planted_cell_becomes_the_learners_buggy_code():
+    fixed = "def f(x):\n    return x + 1"
+    planted = "def f(x):\n    return x - 1"
+    solution = {
+        "nbformat": 4,
+        "metadata": {},
+        "cells": [
+            {
+                "cell_type": "code",
+                "metadata": {"tags": ["hide-input"], "bptt": {"planted": planted}},
+                "execution_count": 1,
+                "outputs": [],
+                "source": fixed,
+            }
+        ],
+    }
+    (cell,) = exercise_from_solution(solution)["cells"]
+    assert (cell["source"], cell["metadata"]) == (planted, {}), "the answer is not in the exercise"
+    assert solution["cells"][0]["source"] == fixed
+    solution["cells"][0]["source"] = "def f(x):\n    # BEGIN SOLUTION\n    return x\n    # END SOLUTION"
+    with pytest.raises(ValueError, match="no solution markers"):
+        exercise_from_solution(solution)
+    solution["cells"][0]["metadata"]["bptt"]["planted"] = ""
+    with pytest.raises(ValueError, match="planted"):
+        exercise_from_solution(solution)
 
 
 def test_heavy_imports_are_found_for_preimport():

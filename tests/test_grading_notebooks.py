@@ -14,7 +14,7 @@ from bptt.grading.notebook import exercise_of
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
-from exercise_stubs import CODE_BEGIN, FOLD_TAG, MARKDOWN_BEGIN, MARKDOWN_END
+from exercise_stubs import CODE_BEGIN, FOLD_TAG, MARKDOWN_BEGIN, MARKDOWN_END, planted_source
 
 SOLUTIONS = sorted((ROOT / "solutions").glob("ex[0-9][0-9]_*.ipynb"))
 
@@ -66,14 +66,17 @@ def test_self_check_cells_are_tagged_for_the_grader_to_skip(folder, solution):
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
 def test_stored_exercise_shows_the_stubs_unscored(solution):
+    """Stubs score "not implemented yet"; a find-the-bug exercise's planted code scores nothing."""
     cells = _cells(ROOT / "exercises" / solution.name)
     assert not any(CODE_BEGIN in _source(c) or MARKDOWN_BEGIN in _source(c) for c in cells)
+    planted = any(planted_source(c) for c in _cells(solution))
     checks = [c for c in cells if "check" in c.get("metadata", {}).get("tags", [])]
     assert checks
     for cell in checks:
         assert cell["outputs"], "execute the exercise notebook (tools/make_exercises.py)"
         text = "".join("".join(o.get("text", "")) for o in cell["outputs"])
-        assert "points - not implemented yet" in text and "points - correct" not in text, text
+        assert "points - correct" not in text, text
+        assert planted or "points - not implemented yet" in text, text
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
@@ -91,7 +94,7 @@ def test_solutions_are_folded_until_the_reader_opens_them(solution):
     folded_code = folded_prose = 0
     for cell in _cells(solution):
         source, tags = _source(cell), cell.get("metadata", {}).get("tags", [])
-        if cell["cell_type"] == "code" and CODE_BEGIN in source:
+        if cell["cell_type"] == "code" and (CODE_BEGIN in source or planted_source(cell)):
             assert FOLD_TAG in tags, f"tag this solution cell {FOLD_TAG!r}:\n{source}"
             folded_code += 1
         if cell["cell_type"] == "markdown" and MARKDOWN_BEGIN in source:

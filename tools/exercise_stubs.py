@@ -13,6 +13,12 @@ would raise when the notebook runs, so :func:`strip_code` refuses it. In markdow
 between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` are removed (a cell left empty
 is dropped), and the title ``# Solution N: ...`` becomes ``# Exercise N: ...``.
 
+A *find-the-bug* exercise shows the learner code with one planted bug instead of a stub: the
+solution cell holds the fixed code (tagged ``hide-input``, no markers needed) and carries the
+planted version in its metadata, ``{"bptt": {"planted": "<the whole cell's source>"}}``; the
+exercise cell gets the planted source (and loses the tag). The tests of the exercise prove that
+the planted source loses points with a specific hint.
+
 In the published solution, solution code cells carry the tag ``hide-input`` (the book folds them
 until the reader opens them) and solution prose sits in a ``{dropdown}``; the exercise's stub
 cells lose that tag, so the student sees what to write. Everything else, metadata included, is
@@ -31,6 +37,7 @@ MARKDOWN_END = "<!-- END SOLUTION -->"
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError")
 _TITLE = re.compile(r"^# Solution (\d+):")
 FOLD_TAG = "hide-input"  # Jupyter Book: the cell's source is collapsed behind a toggle
+PLANTED_KEY = "planted"  # cell.metadata["bptt"][PLANTED_KEY]: the source the learner debugs
 
 
 def _cell_source(cell: dict) -> str:
@@ -91,6 +98,16 @@ def has_solution(source: str) -> bool:
     return any(marker in source for marker in (CODE_BEGIN, MARKDOWN_BEGIN))
 
 
+def planted_source(cell: dict) -> str | None:
+    """The planted (buggy) source a find-the-bug solution cell carries, or None."""
+    planted = cell.get("metadata", {}).get("bptt", {}).get(PLANTED_KEY)
+    if planted is None:
+        return None
+    if not isinstance(planted, str) or not planted.strip():
+        raise ValueError(f"metadata bptt.{PLANTED_KEY}: expected the cell's source as text")
+    return planted
+
+
 def _drop_tag(cell: dict, tag: str) -> None:
     tags = cell.get("metadata", {}).get("tags")
     if tags and tag in tags:
@@ -107,9 +124,16 @@ def exercise_from_solution(solution: dict) -> dict:
         where = f"cell {index + 1}"
         source = _cell_source(cell)
         if cell.get("cell_type") == "code":
-            if CODE_BEGIN in source:
+            planted = planted_source(cell)
+            if planted is not None:
+                if CODE_BEGIN in source:
+                    raise ValueError(f"{where}: a planted cell holds no solution markers")
+                del cell["metadata"]["bptt"][PLANTED_KEY]
+                if not cell["metadata"]["bptt"]:
+                    del cell["metadata"]["bptt"]
+            if CODE_BEGIN in source or planted is not None:
                 _drop_tag(cell, FOLD_TAG)
-            cell["source"] = strip_code(source, where)
+            cell["source"] = planted if planted is not None else strip_code(source, where)
             cell["outputs"] = []
             cell["execution_count"] = None
         elif cell.get("cell_type") == "markdown":

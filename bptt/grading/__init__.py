@@ -33,8 +33,15 @@ Adding an exercise ``exNN`` (ex08, ex09, ex10 and ex13 follow this recipe):
    opens them (tests/test_grading_notebooks.py checks). End with ``def answers():`` returning
    ``{"q1": ..., ...}``. Check cells (tag them ``check``) call ``check("exNN", name=name)``; the
    batch grader skips them.
+   *Find the bug*: the learner gets working-looking code with one planted bug instead of a
+   stub. The solution cell holds the fixed code (tag ``hide-input``, no markers) and the planted
+   version in its metadata, ``cell.metadata["bptt"] = {"planted": "<the cell's buggy source>"}``
+   (``tools/exercise_stubs.py``). *Predict, then run*: a markdown cell asks for the prediction,
+   ``answers()`` records it in a cell *before* the experiment cell, and the part comes from
+   :func:`questions.prediction_question`.
 2. Write ``bptt/grading/exercises/exNN_topic.py`` defining ``EXERCISE = Exercise("exNN", title,
-   parts)``. Each :class:`Part` names the learner functions it ``needs``, builds its inputs from
+   parts, kinds=(...))``, its kinds drawn from :data:`parts.KINDS` (implement, derive,
+   find-the-bug, predict-then-run, measure). Each :class:`Part` names the learner functions it ``needs``, builds its inputs from
    a seed (``make_inputs``), calls the functions (``collect``: return ``{name: array or str}``;
    raise :class:`WrongOutput` with a clear message for unusable results) and scores
    (``score``: compute the expected values independently, use :func:`hints.compare` for
@@ -44,7 +51,8 @@ Adding an exercise ``exNN`` (ex08, ex09, ex10 and ex13 follow this recipe):
    module: the sandbox keeps only it and what it references; name anything else unpickling the
    inputs needs in ``SANDBOX_NAMES``. List the library functions a part asks the learner to write
    with ``EXERCISE.forbidding({part: (dotted names,)})``: tripwires in the batch grader. Questions come from
-   :func:`questions.number_question` and :func:`questions.choice_question`. Import torch inside
+   :func:`questions.number_question`, :func:`questions.prediction_question` and
+   :func:`questions.choice_question`. Import torch inside
    functions, not at module level, so numpy-only exercises stay light. The registry finds the
    module by its name; nothing else needs registering.
 3. Run ``python tools/make_exercises.py exNN`` to generate and execute

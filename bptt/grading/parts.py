@@ -38,6 +38,16 @@ DEFAULT_TIME_LIMIT = 10.0
 CORRECT = "correct"
 NOT_IMPLEMENTED_REASON = "not implemented yet"
 
+KINDS = ("implement", "derive", "find-the-bug", "predict-then-run", "measure")
+"""The kinds of exercise the course has (an exercise is one or more of them):
+
+- ``implement``: write a function, checked against an independent reference on chosen inputs;
+- ``derive``: write a derived formula as a function, checked against autograd or Monte Carlo;
+- ``find-the-bug``: fix an implementation with one planted bug (the check fails the planted one);
+- ``predict-then-run``: record a number before the experiment cell that measures it;
+- ``measure``: an open ablation or challenge with a measured target.
+"""
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _EXERCISE_ID = re.compile(r"^ex\d{2}$")
 
@@ -164,15 +174,26 @@ class Part:
 
 @dataclasses.dataclass(frozen=True)
 class Exercise:
-    """An exercise: its id (``"ex04"``), a title, and its parts in the order they are graded."""
+    """An exercise: its id (``"ex04"``), a title, its parts in the order they are graded, and the
+    kinds of exercise it is (a non-empty tuple drawn from :data:`KINDS`)."""
 
     id: str
     title: str
     parts: tuple[Part, ...]
+    kinds: tuple[str, ...] = ("implement",)
 
     def __post_init__(self):
         if not isinstance(self.id, str) or not _EXERCISE_ID.match(self.id):
             raise ValueError(f"id: expected an exercise id like 'ex04', got {self.id!r}")
+        if (
+            not isinstance(self.kinds, tuple)
+            or not self.kinds
+            or not set(self.kinds) <= set(KINDS)
+            or len(set(self.kinds)) != len(self.kinds)
+        ):
+            raise ValueError(
+                f"kinds: expected a non-empty tuple of distinct kinds from {KINDS}, got {self.kinds!r}"
+            )
         if not isinstance(self.parts, tuple) or not all(isinstance(p, Part) for p in self.parts):
             raise TypeError(f"parts: expected a tuple of Part, got {type_name(self.parts)}")
         names = [p.name for p in self.parts]

@@ -6,6 +6,9 @@ unless stated) that needs ``answers``.
 
 - :func:`number_question`: the expected number comes from ``compute()``, which runs a small
   experiment (autograd, a measured decay, a count) instead of storing the answer.
+- :func:`prediction_question`: a number the learner predicts *before* the cell that measures
+  it (a "predict, then run" exercise); scored by how many times off it is, with half marks for
+  a prediction of the right order of magnitude.
 - :func:`choice_question`: the expected letter comes from ``compute()`` where an experiment can
   decide it; for conceptual questions the module stores only a salted SHA-256 digest of the right
   letter (:func:`choice_digest`), so the answer is not written in the source. With three or four
@@ -67,6 +70,36 @@ def number_question(
             return Verdict.correct()
         tolerance = f"{rtol * 100:g}%" if rtol and not atol else f"{atol:g}"
         return Verdict.wrong(f"{name} is not right (checked to within {tolerance})")
+
+    return Part(name, points, ("answers",), _question_inputs(name, ""), collect_answer, score)
+
+
+def prediction_question(
+    name: str,
+    compute: Callable[[], float],
+    *,
+    factor: float = 1.5,
+    points: float = 1,
+) -> Part:
+    """A predicted positive number: full marks within ``factor`` times the measured value (from
+    ``compute()``), half marks within ``factor**2`` times, the reason saying too high or too low.
+    """
+    if not factor > 1:
+        raise ValueError(f"factor: expected a number above 1, got {factor!r}")
+
+    def score(inputs, values):
+        got = scalar_value(values, name, name)
+        expected = float(compute())
+        if not got > 0:
+            return Verdict.wrong(f"{name}: predict a positive number, got {got:g}")
+        ratio = got / expected
+        off = max(ratio, 1 / ratio)
+        if off <= factor:
+            return Verdict.correct()
+        side = "too high" if ratio > 1 else "too low"
+        if off <= factor**2:
+            return Verdict(0.5, f"{name}: within {factor**2:g} times, but {side}")
+        return Verdict.wrong(f"{name}: {side} by more than {factor**2:g} times")
 
     return Part(name, points, ("answers",), _question_inputs(name, ""), collect_answer, score)
 

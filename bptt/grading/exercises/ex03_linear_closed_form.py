@@ -224,6 +224,7 @@ EXERCISE = Exercise(
             digest="45e1040710316cfc459052004e1d4fc5bf47ef4d3738342360c02dbafee81ff9",
         ),
     ),
+    kinds=("implement", "derive"),
 )
 
 # Library functions each part asks the learner to write: tripwires in the batch grader.

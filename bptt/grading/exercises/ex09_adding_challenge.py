@@ -133,4 +133,5 @@ EXERCISE = Exercise(
         number_question("q1", _q1_baseline, rtol=1e-2),
         number_question("q2", _q2_first_value_only, rtol=1e-2),
     ),
+    kinds=("measure",),
 )

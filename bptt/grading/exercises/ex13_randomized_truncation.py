@@ -344,6 +344,7 @@ EXERCISE = Exercise(
         number_question("q2", _q2_variance, rtol=1e-2),
         choice_question("ex13", "q3", "abc", compute=_q3_growth),
     ),
+    kinds=("implement", "derive"),
 )
 
 # Library functions each part asks the learner to write: tripwires in the batch grader.
