@@ -1,0 +1,123 @@
+"""The checks of exercises ex18 (the character-model challenge), ex19 (RTRL and UORO), ex20 (the
+checkpointing DP) and ex21 (the parallel scan) are not vacuous: solutions score full marks at two
+seeds, stubs score zero, the package's own implementations agree with the checks, the checks'
+independent references agree with the package, and typical wrong answers lose the part with
+their specific hint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from grading_helpers import (
+    answer,
+    assert_two_wrong_answers_per_part,
+    graded_functions,
+    wrong_id,
+)
+
+from bptt import checkpoint_dp
+from bptt.grading import get_exercise, run_checks
+from bptt.grading.exercises import ex20_optimal_checkpointing as ex20
+from bptt.grading.selfcheck import SELF_CHECK_SEED
+
+DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
+EXERCISES = ("ex20",)
+CHEAP = ("ex20",)  # ex18's solution trains a model: graded once, in its own test
+
+
+def _points(exercise: str, functions: dict, seed: int = SELF_CHECK_SEED) -> dict:
+    return {
+        r.part: (r.points, r.max_points, r.reason)
+        for r in run_checks(exercise, functions, seed=seed)
+    }
+
+
+@pytest.mark.parametrize("seed", [SELF_CHECK_SEED, DEFAULT_SEED])
+@pytest.mark.parametrize("exercise", CHEAP)
+def test_solution_scores_full_marks(namespaces, exercise, seed):
+    functions = graded_functions(namespaces("solutions", exercise), exercise)
+    results = _points(exercise, functions, seed)
+    assert list(results) == [p.name for p in get_exercise(exercise).parts]
+    assert {part: r for part, r in results.items() if r[0] != r[1]} == {}
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_unanswered_exercise_scores_zero(namespaces, exercise):
+    results = _points(exercise, graded_functions(namespaces("exercises", exercise), exercise))
+    assert len(results) == len(get_exercise(exercise).parts)
+    assert all(p == 0 and reason == "not implemented yet" for p, _, reason in results.values())
+
+
+# ----------------------------------------------------------------------------- references
+
+
+def test_exhaustive_search_agrees_with_the_recursion_of_the_package():
+    """The check's brute force and the chapter's DP are independent; they agree on every entry."""
+    solved = checkpoint_dp.table(ex20.MAX_BRUTE_STEPS, 4)
+    for t in range(1, ex20.MAX_BRUTE_STEPS + 1):
+        for m in range(1, 5):
+            assert ex20.brute_force_forward_steps(t, m) == solved.cost[t, m], (t, m)
+
+
+def test_the_package_scores_full_marks():
+    functions = {"dp_table": lambda T, m: checkpoint_dp.table(T, m).cost}
+    results = _points("ex20", functions)
+    assert results["dp_table"][0] == 5, results
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_every_typical_mistake_is_wrong_on_the_cases_the_check_draws(seed):
+    """No hint's variant coincides with the right table on the drawn sizes (else it is never seen)."""
+    for case in ex20._cases(seed):
+        right = ex20._expected(case)[:, 1:]
+        for change, hint in ex20.VARIANTS:
+            assert not np.array_equal(ex20._recursion(case["T"], case["m"], **change)[:, 1:], right), hint
+
+
+# ----------------------------------------------------------------------------- wrong answers
+# Each factory takes the solution's namespace (or None) and returns a wrong version of one function.
+
+
+def _dp(**change):
+    return lambda ns: lambda T, m: ex20._recursion(T, m, **change)
+
+
+WRONG = [
+    # ex20
+    ("ex20", "dp_table", _dp(single_step=0), "C(1, m) is 1, not 0"),
+    ("ex20", "dp_table", _dp(fewer_slots=0), "one slot fewer"),
+    ("ex20", "dp_table", _dp(reach=False), "costs y forward steps"),
+    ("ex20", "dp_table", _dp(stored_whole=True), "internal-state model"),
+    ("ex20", "dp_table", _dp(one_slot=lambda t: t * (t - 1) // 2), "with one slot"),
+    ("ex20", "dp_table", lambda ns: lambda T, m: ns["dp_table"](T, m)[:-1], "shape"),
+    (
+        "ex20",
+        "dp_table",
+        lambda ns: lambda T, m: np.minimum(ns["dp_table"](T, m), 2 * np.arange(T + 1)[:, None]),
+        "below the exhaustive search",
+    ),
+    ("ex20", "q1", answer("q1", 1.0), "too low"),  # full BPTT's cost, as if memory were free
+    ("ex20", "q1", answer("q1", 30.0), "too high"),
+    ("ex20", "q2", answer("q2", 2.0), "too low"),
+    ("ex20", "q2", answer("q2", 100.0), "too high"),
+]
+
+
+@pytest.mark.parametrize("case", WRONG, ids=[wrong_id(c) for c in WRONG])
+def test_typical_wrong_answer_loses_the_part(namespaces, case):
+    exercise, part_name, factory, hint = case
+    (name,) = get_exercise(exercise).part(part_name).needs
+    solution = namespaces("solutions", exercise) if exercise in CHEAP else None
+    points, _, reason = _points(exercise, {name: factory(solution)})[part_name]
+    assert points == 0, reason
+    assert hint in reason, reason
+
+
+def test_every_part_has_two_wrong_answers():
+    assert_two_wrong_answers_per_part(EXERCISES, WRONG)
+
+
+def test_a_prediction_of_the_right_order_earns_half_the_point():
+    """1.333 is the paper's headline ratio (the internal-state model), 2.2 times too low here."""
+    points, most, reason = _points("ex20", {"answers": lambda: {"q1": 4 / 3}})["q1"]
+    assert (points, most) == (0.5, 1) and "too low" in reason
