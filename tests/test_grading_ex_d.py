@@ -16,13 +16,15 @@ from grading_helpers import (
 )
 
 from bptt import checkpoint_dp
+from bptt import scan as package_scan
 from bptt.grading import get_exercise, run_checks
 from bptt.grading.exercises import ex20_optimal_checkpointing as ex20
+from bptt.grading.exercises import ex21_parallel_scan as ex21
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
 DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
-EXERCISES = ("ex20",)
-CHEAP = ("ex20",)  # ex18's solution trains a model: graded once, in its own test
+EXERCISES = ("ex20", "ex21")
+CHEAP = ("ex20", "ex21")  # ex18's solution trains a model: graded once, in its own test
 
 
 def _points(exercise: str, functions: dict, seed: int = SELF_CHECK_SEED) -> dict:
@@ -71,7 +73,22 @@ def test_every_typical_mistake_is_wrong_on_the_cases_the_check_draws(seed):
     for case in ex20._cases(seed):
         right = ex20._expected(case)[:, 1:]
         for change, hint in ex20.VARIANTS:
-            assert not np.array_equal(ex20._recursion(case["T"], case["m"], **change)[:, 1:], right), hint
+            assert not np.array_equal(
+                ex20._recursion(case["T"], case["m"], **change)[:, 1:], right
+            ), hint
+
+
+def test_the_package_combine_scores_full_marks():
+    results = _points("ex21", {"combine": package_scan.combine})
+    assert results["combine"][0] == 2, results
+
+
+def test_the_check_loop_agrees_with_the_package_scan():
+    rng = np.random.default_rng(3)
+    case = ex21._recurrence(rng, 37)
+    h, count = package_scan.scan(case["lam"], case["u"], case["h0"], method="hillis-steele")
+    np.testing.assert_allclose(ex21._sequential(case["lam"], case["u"], case["h0"]), h, rtol=1e-12)
+    assert count.rounds == ex21._rounds(37) == 6
 
 
 # ----------------------------------------------------------------------------- wrong answers
@@ -80,6 +97,65 @@ def test_every_typical_mistake_is_wrong_on_the_cases_the_check_draws(seed):
 
 def _dp(**change):
     return lambda ns: lambda T, m: ex20._recursion(T, m, **change)
+
+
+def _combine(make):
+    return lambda ns: make
+
+
+def _loop_scan(ns):
+    def scan(lam, u, h0, combine):
+        lam_t, u_t, states = lam[:, 0], u[:, 0] + lam[:, 0] * h0, [u[:, 0] + lam[:, 0] * h0]
+        for t in range(1, lam.shape[1]):
+            lam_t, u_t = combine(lam_t, u_t, lam[:, t], u[:, t])
+            states.append(u_t)
+        return np.stack(states, axis=1)
+
+    return scan
+
+
+def _scan_with(change):
+    """The solution's scan with its inputs or its combine changed."""
+
+    def factory(ns):
+        return lambda lam, u, h0, combine: change(ns["scan"], lam, u, h0, combine)
+
+    return factory
+
+
+def _backward_with(change):
+    def factory(ns):
+        def scan_backward(dh, lam, h, h0, combine):
+            right = ns["scan_backward"](dh, lam, h, h0, combine)
+            return change(right, dh, lam, h, h0)
+
+        return scan_backward
+
+    return factory
+
+
+def _h_prev(h, h0):
+    return np.concatenate([h0[:, None], h[:, :-1]], axis=1)
+
+
+def _same_step_coefficient(ns):
+    def scan_backward(dh, lam, h, h0, combine):
+        flip = lambda a: a[:, ::-1].copy()
+        bar = flip(ns["scan"](flip(lam), flip(dh), np.zeros_like(h0), combine))
+        return {"lam": bar * _h_prev(h, h0), "u": bar, "h0": lam[:, 0] * bar[:, 0]}
+
+    return scan_backward
+
+
+def _backward_by_loop(ns):
+    def scan_backward(dh, lam, h, h0, combine):
+        bar, out = np.zeros_like(h0), np.zeros_like(dh)
+        for t in reversed(range(dh.shape[1])):
+            bar = dh[:, t] + (lam[:, t + 1] * bar if t + 1 < dh.shape[1] else 0.0)
+            out[:, t] = bar
+        return {"lam": out * _h_prev(h, h0), "u": out, "h0": lam[:, 0] * out[:, 0]}
+
+    return scan_backward
 
 
 WRONG = [
@@ -100,6 +176,62 @@ WRONG = [
     ("ex20", "q1", answer("q1", 30.0), "too high"),
     ("ex20", "q2", answer("q2", 2.0), "too low"),
     ("ex20", "q2", answer("q2", 100.0), "too high"),
+    # ex21
+    ("ex21", "combine", _combine(lambda l1, u1, l2, u2: (l1 * l2, l1 * u2 + u1)), "wrong order"),
+    (
+        "ex21",
+        "combine",
+        _combine(lambda l1, u1, l2, u2: (l1 * l2, u1 + u2)),
+        "multiply it by lam_2",
+    ),
+    ("ex21", "combine", _combine(lambda l1, u1, l2, u2: (l1 + l2, l2 * u1 + u2)), "do not add"),
+    ("ex21", "scan", _loop_scan, "that is the loop"),
+    ("ex21", "scan", _scan_with(lambda f, lam, u, h0, c: f(lam, u, 0 * h0, c)), "h_0 is missing"),
+    (
+        "ex21",
+        "scan",
+        _scan_with(
+            lambda f, lam, u, h0, c: np.concatenate([h0[:, None], f(lam, u, h0, c)[:, :-1]], axis=1)
+        ),
+        "shifted by one step",
+    ),
+    (
+        "ex21",
+        "scan",
+        _scan_with(lambda f, lam, u, h0, c: f(lam, u, h0, lambda a, b, x, y: c(x, y, a, b))),
+        "arguments are swapped",
+    ),
+    (
+        "ex21",
+        "scan",
+        _scan_with(lambda f, lam, u, h0, c: ex21._sequential(lam, u, h0)),
+        "combine was called 0 times",
+    ),
+    (
+        "ex21",
+        "scan_backward",
+        _backward_with(lambda r, dh, lam, h, h0: {**r, "lam": r["u"] * h}),
+        "not with h_t",
+    ),
+    ("ex21", "scan_backward", _same_step_coefficient, "one step off"),
+    (
+        "ex21",
+        "scan_backward",
+        _backward_with(lambda r, dh, lam, h, h0: {**r, "h0": r["u"][:, 0]}),
+        "bar h_0 = lam_1 * bar h_1",
+    ),
+    (
+        "ex21",
+        "scan_backward",
+        _backward_with(
+            lambda r, dh, lam, h, h0: {
+                "lam": dh * _h_prev(h, h0),
+                "u": dh,
+                "h0": lam[:, 0] * dh[:, 0],
+            }
+        ),
+        "only the loss at step t",
+    ),
 ]
 
 
@@ -121,3 +253,24 @@ def test_a_prediction_of_the_right_order_earns_half_the_point():
     """1.333 is the paper's headline ratio (the internal-state model), 2.2 times too low here."""
     points, most, reason = _points("ex20", {"answers": lambda: {"q1": 4 / 3}})["q1"]
     assert (points, most) == (0.5, 1) and "too low" in reason
+
+
+def test_a_scan_with_two_sweeps_earns_half_the_part(namespaces):
+    """Blelloch's work-efficient scan has the right states in about 2 log2 T rounds: half marks."""
+    solution = namespaces("solutions", "ex21")
+
+    def two_sweeps(lam, u, h0, combine):
+        h = solution["scan"](lam, u, h0, combine)
+        for _ in range(ex21._rounds(lam.shape[1])):  # the rounds of a second sweep
+            combine(lam[:, :1], u[:, :1], lam[:, :1], u[:, :1])
+        return h
+
+    points, most, reason = _points("ex21", {"scan": two_sweeps})["scan"]
+    assert (points, most) == (2, 4) and "a single sweep needs only" in reason
+
+
+def test_a_backward_loop_earns_half_the_part(namespaces):
+    points, most, reason = _points("ex21", {"scan_backward": _backward_by_loop(None)})[
+        "scan_backward"
+    ]
+    assert (points, most) == (2, 4) and "compute it with your scan" in reason

@@ -128,13 +128,17 @@ def _recursion(
 VARIANTS = (
     (
         {"single_step": 0},
-        "C(1, m) is 1, not 0: in this model every step runs forward once more, from h_{t-1}, "
-        "right before its backward",
+        (
+            "C(1, m) is 1, not 0: in this model every step runs forward once more, from h_{t-1}, "
+            "right before its backward"
+        ),
     ),
     (
         {"fewer_slots": 0},
-        "the right part has one slot fewer, m - 1: the stored h_y occupies a slot until the "
-        "right part is finished",
+        (
+            "the right part has one slot fewer, m - 1: the stored h_y occupies a slot until the "
+            "right part is finished"
+        ),
     ),
     (
         {"reach": False},
@@ -142,13 +146,17 @@ VARIANTS = (
     ),
     (
         {"stored_whole": True},
-        "that is the internal-state model (a segment that fits is stored whole); here a slot "
-        "holds a hidden state only",
+        (
+            "that is the internal-state model (a segment that fits is stored whole); here a slot "
+            "holds a hidden state only"
+        ),
     ),
     (
         {"one_slot": lambda t: t * (t - 1) // 2},
-        "with one slot, the backward of step j needs j forward steps from the start (the last "
-        "one recomputes step j): C(t, 1) = t + (t - 1) + ... + 1",
+        (
+            "with one slot, the backward of step j needs j forward steps from the start (the last "
+            "one recomputes step j): C(t, 1) = t + (t - 1) + ... + 1"
+        ),
     ),
 )
 
