@@ -15,16 +15,17 @@ from grading_helpers import (
     wrong_id,
 )
 
-from bptt import checkpoint_dp
+from bptt import checkpoint_dp, rtrl, uoro
 from bptt import scan as package_scan
 from bptt.grading import get_exercise, run_checks
+from bptt.grading.exercises import ex19_online_gradients as ex19
 from bptt.grading.exercises import ex20_optimal_checkpointing as ex20
 from bptt.grading.exercises import ex21_parallel_scan as ex21
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
 DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
-EXERCISES = ("ex20", "ex21")
-CHEAP = ("ex20", "ex21")  # ex18's solution trains a model: graded once, in its own test
+EXERCISES = ("ex19", "ex20", "ex21")
+CHEAP = ("ex19", "ex20", "ex21")  # ex18's solution trains a model: graded once, in its own test
 
 
 def _points(exercise: str, functions: dict, seed: int = SELF_CHECK_SEED) -> dict:
@@ -51,6 +52,25 @@ def test_unanswered_exercise_scores_zero(namespaces, exercise):
 
 
 # ----------------------------------------------------------------------------- references
+
+
+def test_the_package_uoro_step_scores_full_marks():
+    def uoro_update(s_tilde, theta_tilde, J, F, nu):
+        return uoro.uoro_step(s_tilde, theta_tilde, s_tilde @ J.T, nu @ F, nu)
+
+    results = _points("ex19", {"uoro_update": uoro_update})
+    assert results["uoro_update"][0] == 4, results
+
+
+def test_the_check_rtrl_agrees_with_the_package():
+    case = ex19._rtrl_inputs(5)
+    package = rtrl.gradients(
+        case["x"], case["h0"], case["W_xh"], case["W_hh"], case["b"], case["dh"]
+    )
+    ours, autograd = ex19._rtrl(case), ex19._autograd(case)
+    for key in ex19.KEYS:
+        np.testing.assert_allclose(ours[key], package[key], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(autograd[key], package[key], rtol=1e-10, atol=1e-12)
 
 
 def test_exhaustive_search_agrees_with_the_recursion_of_the_package():
@@ -93,6 +113,53 @@ def test_the_check_loop_agrees_with_the_package_scan():
 
 # ----------------------------------------------------------------------------- wrong answers
 # Each factory takes the solution's namespace (or None) and returns a wrong version of one function.
+
+
+def _rtrl_step(**change):
+    """A wrong RTRL step: the solution's recursion with one switch of the check's thrown."""
+
+    def factory(ns):
+        def rtrl_step(S, x_t, h_prev, h_t, W_hh):
+            eye = np.eye(W_hh.shape[0])
+            W = W_hh.T if change.get("transposed") else W_hh
+            immediate = {
+                "W_xh": np.einsum("ij,nk->nijk", eye, x_t),
+                "W_hh": np.einsum("ij,nk->nijk", eye, h_t if change.get("current") else h_prev),
+                "b": np.broadcast_to(eye, S["b"].shape),
+            }
+            slope = np.ones_like(h_t) if change.get("no_slope") else 1.0 - h_t**2
+            new = {}
+            for key, sensitivity in S.items():
+                past = (
+                    0.0 if change.get("no_carry") else np.einsum("ij,nj...->ni...", W, sensitivity)
+                )
+                factor = slope.reshape(slope.shape + (1,) * (sensitivity.ndim - 2))
+                if change.get("slope_on_immediate"):
+                    new[key] = past + factor * immediate[key]
+                else:
+                    new[key] = factor * (past + immediate[key])
+            return new
+
+        return rtrl_step
+
+    return factory
+
+
+def _uoro(change):
+    """uoro_update with rho_0, rho_1 and the two new terms as ``change`` makes them."""
+
+    def factory(ns):
+        def uoro_update(s_tilde, theta_tilde, J, F, nu):
+            J_s, nu_F = s_tilde @ J.T, nu @ F
+            rho_0 = np.sqrt(np.linalg.norm(theta_tilde, axis=1) / np.linalg.norm(J_s, axis=1))[
+                :, None
+            ]
+            rho_1 = np.sqrt(np.linalg.norm(nu_F, axis=1) / np.linalg.norm(nu, axis=1))[:, None]
+            return change(s_tilde, theta_tilde, J, F, nu, J_s, nu_F, rho_0, rho_1)
+
+        return uoro_update
+
+    return factory
 
 
 def _dp(**change):
@@ -159,6 +226,46 @@ def _backward_by_loop(ns):
 
 
 WRONG = [
+    # ex19
+    ("ex19", "rtrl_step", _rtrl_step(no_slope=True), "tanh derivative is missing"),
+    ("ex19", "rtrl_step", _rtrl_step(slope_on_immediate=True), "multiplies the whole bracket"),
+    ("ex19", "rtrl_step", _rtrl_step(no_carry=True), "forgets the past"),
+    ("ex19", "rtrl_step", _rtrl_step(transposed=True), "not W_hh^T S_{t-1}"),
+    ("ex19", "rtrl_step", _rtrl_step(current=True), "not h_{t, k}"),
+    (
+        "ex19",
+        "rtrl_step",
+        lambda ns: lambda S, *a: {k: v[:, 0] for k, v in ns["rtrl_step"](S, *a).items()},
+        "has shape",
+    ),
+    (
+        "ex19",
+        "uoro_update",
+        _uoro(lambda s, th, J, F, nu, Js, nuF, r0, r1: (r0 * Js + r1 * nu, th * r0 + nuF / r1)),
+        "divided by rho_0",
+    ),
+    (
+        "ex19",
+        "uoro_update",
+        _uoro(lambda s, th, J, F, nu, Js, nuF, r0, r1: (r0 * Js + r1 * nu, th / r0 + nuF)),
+        "divided by rho_1",
+    ),
+    (
+        "ex19",
+        "uoro_update",
+        _uoro(
+            lambda s, th, J, F, nu, Js, nuF, r0, r1: (r0 * (s @ J) + r1 * nu, th / r0 + nuF / r1)
+        ),
+        "not J^T s_tilde",
+    ),
+    (
+        "ex19",
+        "uoro_update",
+        _uoro(lambda s, th, J, F, nu, Js, nuF, r0, r1: (r0 * Js, th / r0)),
+        "is missing",
+    ),
+    ("ex19", "q1", answer("q1", 64**4), "not right"),
+    ("ex19", "q1", answer("q1", 2 * 64**2 + 64 * 3), "not right"),  # a backward step of BPTT
     # ex20
     ("ex20", "dp_table", _dp(single_step=0), "C(1, m) is 1, not 0"),
     ("ex20", "dp_table", _dp(fewer_slots=0), "one slot fewer"),
@@ -274,3 +381,19 @@ def test_a_backward_loop_earns_half_the_part(namespaces):
         "scan_backward"
     ]
     assert (points, most) == (2, 4) and "compute it with your scan" in reason
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s, th, J, F, nu, Js, nuF, r0, r1: (Js + nu, th + nuF),  # no rescaling
+        lambda s, th, J, F, nu, Js, nuF, r0, r1: (
+            r0 * Js + r1.mean() * nu,
+            th / r0 + nuF / r1.mean(),
+        ),  # one rho_1 for all rows
+    ],
+    ids=["no-rescaling", "shared-rho_1"],
+)
+def test_an_unbiased_update_without_the_balancing_earns_half_the_part(change):
+    points, most, reason = _points("ex19", {"uoro_update": _uoro(change)(None)})["uoro_update"]
+    assert (points, most) == (2, 4) and "unbiased, but not the chapter's" in reason
