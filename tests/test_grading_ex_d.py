@@ -15,16 +15,17 @@ from grading_helpers import (
     wrong_id,
 )
 
-from bptt import checkpoint_dp, rtrl, uoro
+from bptt import checkpoint_dp, ngram, rtrl, tasks, uoro
 from bptt import scan as package_scan
 from bptt.grading import get_exercise, run_checks
+from bptt.grading.exercises import ex18_char_lm_challenge as ex18
 from bptt.grading.exercises import ex19_online_gradients as ex19
 from bptt.grading.exercises import ex20_optimal_checkpointing as ex20
 from bptt.grading.exercises import ex21_parallel_scan as ex21
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
 DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
-EXERCISES = ("ex19", "ex20", "ex21")
+EXERCISES = ("ex18", "ex19", "ex20", "ex21")
 CHEAP = ("ex19", "ex20", "ex21")  # ex18's solution trains a model: graded once, in its own test
 
 
@@ -113,6 +114,37 @@ def test_the_check_loop_agrees_with_the_package_scan():
 
 # ----------------------------------------------------------------------------- wrong answers
 # Each factory takes the solution's namespace (or None) and returns a wrong version of one function.
+
+
+def _train(predict):
+    return lambda ns: lambda seed: predict
+
+
+def _constant(make):
+    """predict returning make(V) at every position of every stream."""
+    V = len(tasks.char_corpus(max_chars=ex18.MAX_CHARS, seed=0).vocab)
+    return lambda streams: np.broadcast_to(make(V), streams.shape + (V,))
+
+
+def _ngram_predict(order):
+    """predict by an n-gram's full distributions (counting, which the rules exclude; a control)."""
+    corpus = tasks.char_corpus(max_chars=ex18.MAX_CHARS, seed=0)
+    V = len(corpus.vocab)
+    model = ngram.fit(corpus.train, V, order)
+
+    def predict(streams):
+        out = np.full(streams.shape + (V,), -np.log(V))
+        for s, row in enumerate(streams):
+            keys, positions = model._context_keys(row, len(row))  # every context, every next id
+            p = model._probabilities(
+                [np.repeat(k, V) for k in keys],
+                np.tile(np.arange(V), len(row) - 1),
+                np.repeat(positions, V),
+            )
+            out[s, :-1] = np.log(p.reshape(len(row) - 1, V))
+        return out
+
+    return predict
 
 
 def _rtrl_step(**change):
@@ -226,6 +258,27 @@ def _backward_by_loop(ns):
 
 
 WRONG = [
+    # ex18
+    (
+        "ex18",
+        "challenge",
+        _train(_constant(lambda V: np.full(V, -np.log(V)))),
+        "points start below",
+    ),
+    ("ex18", "challenge", _train(_constant(lambda V: np.zeros(V))), "not logits or probabilities"),
+    (
+        "ex18",
+        "challenge",
+        _train(_constant(lambda V: np.full(V, 1 / V))),
+        "not logits or probabilities",
+    ),
+    ("ex18", "challenge", _train(lambda streams: np.zeros(streams.shape)), "expected (8, 3750, V)"),
+    ("ex18", "challenge", _train(_constant(lambda V: np.full(V, np.nan))), "NaN"),
+    ("ex18", "challenge", lambda ns: lambda seed: 1.0, "should return a function"),
+    ("ex18", "q1", answer("q1", 35), "not right"),  # every loss credited with the whole chunk
+    ("ex18", "q1", answer("q1", 17.5), "not right"),
+    ("ex18", "q2", answer("q2", 35 / 100), "not right"),  # the inverse ratio
+    ("ex18", "q2", answer("q2", 65), "not right"),  # the difference of the lengths
     # ex19
     ("ex19", "rtrl_step", _rtrl_step(no_slope=True), "tanh derivative is missing"),
     ("ex19", "rtrl_step", _rtrl_step(slope_on_immediate=True), "multiplies the whole bracket"),
@@ -397,3 +450,41 @@ def test_a_backward_loop_earns_half_the_part(namespaces):
 def test_an_unbiased_update_without_the_balancing_earns_half_the_part(change):
     points, most, reason = _points("ex19", {"uoro_update": _uoro(change)(None)})["uoro_update"]
     assert (points, most) == (2, 4) and "unbiased, but not the chapter's" in reason
+
+
+# ----------------------------------------------------------------------------- ex18's challenge
+
+
+@pytest.mark.slow
+def test_the_solution_of_the_challenge_scores_full_marks(namespaces):
+    """Trains the solution's model (about 15 s of CPU) and scores it on the held-out streams."""
+    results = _points("ex18", graded_functions(namespaces("solutions", "ex18"), "ex18"))
+    assert {part: r for part, r in results.items() if r[0] != r[1]} == {}
+
+
+@pytest.mark.negative_control
+def test_the_targets_are_the_n_grams_counting_beats_the_trigram_only():
+    """The 4-gram's own distributions beat the trigram's line (half marks) but not its own line;
+    the trigram's earn nothing: the targets are the opponents, strictly."""
+    half = _points("ex18", {"train": _train(_ngram_predict(4))(None)})["challenge"]
+    assert half[:2] == (3, 6) and "full marks need less than the 4-gram's" in half[2], half
+    zero = _points("ex18", {"train": _train(_ngram_predict(3))(None)})["challenge"]
+    assert zero[0] == 0 and "points start below the trigram's" in zero[2], zero
+
+
+def test_the_targets_are_the_capstone_opponents():
+    bars = ex18.opponents()
+    assert 2.3 < bars[4] < 2.5 and 2.9 < bars[3] < 3.0, bars
+
+
+def test_training_over_the_cpu_budget_loses_the_challenge(monkeypatch):
+    monkeypatch.setattr(ex18, "CPU_BUDGET_S", 0.01)
+
+    def train(seed):
+        M = np.random.default_rng(seed).normal(size=(200, 200))
+        for _ in range(40):
+            M = np.tanh(M @ M / 200)
+        return _constant(lambda V: np.full(V, -np.log(V)))
+
+    points, _, reason = _points("ex18", {"train": train})["challenge"]
+    assert points == 0 and "over the budget" in reason
