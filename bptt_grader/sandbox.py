@@ -248,11 +248,13 @@ def child_environment(home: str = "/tmp") -> dict[str, str]:
 
 @dataclasses.dataclass
 class ChildRun:
-    """What came back from a child: part records by name, failed cells, and how it ended."""
+    """What came back from a child: part records by name, failed cells, how it ended, and the
+    records collected with references substituted (:attr:`bptt.grading.parts.Part.substitutes`)."""
 
     records: dict[str, object]
     cell_errors: list[str]
     failure: str | None
+    substituted: dict[str, object] = dataclasses.field(default_factory=dict)
 
 
 def _tree(root: int) -> list[int]:
@@ -428,8 +430,10 @@ def run_in_sandbox(
     parts: list[dict],
     limits: Limits,
     slot: int,
+    again: list[dict] = (),
 ) -> ChildRun:
-    """Run ``cells`` and COLLECT ``parts`` (each with its inputs) in a fresh sandbox."""
+    """Run ``cells``, COLLECT ``parts`` (each with its inputs), then the parts ``again`` with
+    references substituted, in a fresh sandbox."""
     header = {
         "cells": cells,
         "cell_time_limit": limits.cell_time_limit_s,
@@ -475,10 +479,12 @@ def run_in_sandbox(
             process.stdin.write(json.dumps(header).encode() + b"\n")
             process.stdin.flush()
             if talk.until("cells_done"):
-                payload = encode_parts(parts)
-                process.stdin.write(payload + b"\n")
+                process.stdin.write(encode_parts(parts) + b"\n")
                 process.stdin.flush()
-                talk.until("done")
+                if talk.until("parts_done"):
+                    process.stdin.write(encode_parts(list(again)) + b"\n")
+                    process.stdin.flush()
+                    talk.until("done")
         except (BrokenPipeError, OSError):
             pass
     finally:
@@ -496,7 +502,14 @@ def run_in_sandbox(
 
 def _summarise(talk: _Conversation, returncode: int | None) -> ChildRun:
     messages = talk.messages
-    records = {m["part"]: m.get("record") for m in messages if isinstance(m.get("part"), str)}
+    # part records count only before the first "parts_done", substituted ones only after it
+    cut = next((i for i, m in enumerate(messages) if "parts_done" in m), len(messages))
+    records = {m["part"]: m.get("record") for m in messages[:cut] if isinstance(m.get("part"), str)}
+    again = {
+        m["substituted"]: m.get("record")
+        for m in messages[cut:]
+        if isinstance(m.get("substituted"), str)
+    }
     cell_errors = [
         shorten(m["cell_error"]) for m in messages if isinstance(m.get("cell_error"), str)
     ]
@@ -514,4 +527,4 @@ def _summarise(talk: _Conversation, returncode: int | None) -> ChildRun:
                 f"the grading process ended early while running {stage}; does the notebook "
                 "call os._exit(), end the interpreter or use too much memory?"
             )
-    return ChildRun(records, cell_errors, failure)
+    return ChildRun(records, cell_errors, failure, again)
