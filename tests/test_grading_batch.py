@@ -14,12 +14,17 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from grading_batch_helpers import (
+    NO_CARRY_LOOP,
+    NO_TANH_STEP,
+    REPLAY,
     ROOT,
     add_cell,
     by_student,
     course_notebook,
+    function_source,
     parts_of,
     replace_function,
     sandbox_processes,
@@ -84,6 +89,15 @@ REFERENCE_BACKWARD = """
 def backward(dh, caches):
     from bptt.grading.exercises.ex04_tanh_rnn_backward import _sequence_autograd
     return _sequence_autograd({"dh": dh, "caches": caches})[0]
+"""
+
+TORCH_FREE = """
+_answers = answers
+def answers():
+    import sys
+    if "torch" in sys.modules:
+        raise RuntimeError("torch was imported for a numpy exercise")
+    return _answers()
 """
 
 DIGEST = '''
@@ -251,6 +265,12 @@ def _make_batch(root: Path, outside: Path, out: Path, port: int) -> dict:
         replace_function(reference, "backward", REFERENCE_BACKWARD),
     )
     write(root / "digest" / "ex04.ipynb", replace_function(stub01, "answers", DIGEST))
+    sol01 = course_notebook("solutions", "ex04")
+    write(root / "wrongstep" / "ex04.ipynb", replace_function(sol01, "step_backward", NO_TANH_STEP))
+    write(root / "wrongloop" / "ex04.ipynb", replace_function(sol01, "backward", NO_CARRY_LOOP))
+    replay = replace_function(stub01, "backward", "# backward is defined with step_backward")
+    write(root / "replayer" / "ex04.ipynb", replace_function(replay, "step_backward", REPLAY))
+    write(root / "light" / "ex04.ipynb", add_cell(sol01, TORCH_FREE))
     write(root / "hunter" / "ex04.ipynb", add_cell(stub01, SOLUTION_HUNT))
     stub03 = course_notebook("exercises", "ex07")
     write(root / "forger" / "ex07.ipynb", replace_function(stub03, "power_by_eig", FORGE))
@@ -365,6 +385,52 @@ def test_solutions_score_full_marks_and_self_check_agrees(batch):
             for r in run_checks(exercise, {n: namespace[n] for n in names}, seed=SEED)
         }
         assert in_process == {p["part"]: p["points"] for p in submission["parts"]}, exercise
+
+
+def test_partial_credit_by_substitution_agrees_with_the_self_check(batch):
+    """A wrong step_backward costs the step part only; a wrong loop costs backward; the batch
+    gives the same points and reasons as the self-check on the same inputs."""
+    notebook = course_notebook("solutions", "ex04")
+    for student, name, source in (
+        ("wrongstep", "step_backward", NO_TANH_STEP),
+        ("wrongloop", "backward", NO_CARRY_LOOP),
+    ):
+        namespace = {"np": np}
+        for defined in ("step_backward", "backward", "answers"):
+            exec(source if defined == name else function_source(notebook, defined), namespace)  # noqa: S102
+        functions = {n: namespace[n] for n in get_exercise("ex04").names}
+        in_process = {r.part: (r.points, r.reason) for r in run_checks("ex04", functions, seed=SEED)}
+        batch_parts = parts_of(batch["students"][student])
+        assert in_process == {p: (r["points"], r["reason"]) for p, r in batch_parts.items()}
+    wrongstep = parts_of(batch["students"]["wrongstep"])
+    assert wrongstep["step_backward"]["points"] == 0 and wrongstep["backward"]["points"] == 4
+    assert "in place of yours; with your own step_backward: " in wrongstep["backward"]["reason"]
+    assert parts_of(batch["students"]["wrongloop"])["backward"]["points"] == 0
+
+
+def test_a_substituted_reference_cannot_answer_the_step_part(batch):
+    parts = parts_of(batch["students"]["replayer"])
+    assert parts["step_backward"]["points"] == parts["backward"]["points"] == 0
+
+
+@pytest.mark.negative_control
+def test_part_records_after_the_substituted_phase_began_are_ignored():
+    """The replayer's forged record would count if it came before ``parts_done``."""
+    talk = type("Talk", (), {"failure": None})()
+    forged = {"part": "step_backward", "record": "forged"}
+    for before, expected in ((False, "own"), (True, "forged")):
+        talk.messages = [{"part": "step_backward", "record": "own"}, {"parts_done": True},
+                         {"substituted": "backward", "record": "again"}, forged, {"done": True}]  # fmt: skip
+        if before:
+            talk.messages.insert(1, talk.messages.pop(3))
+        run = sandbox._summarise(talk, 0)
+        assert run.records == {"step_backward": expected}
+        assert run.substituted == {"backward": "again"}
+
+
+def test_a_numpy_exercise_never_imports_torch_in_the_sandbox(batch):
+    student = batch["students"]["light"]
+    assert student["total"] == get_exercise("ex04").max_points, student
 
 
 def test_nothing_is_visible_inside_the_sandbox(batch):

@@ -353,20 +353,21 @@ def score_part(
     ``substitutes`` may also get the record collected with the references in place of the
     learner's functions: when that one scores better, it counts (so a bug in ``step_backward``
     does not cost ``backward`` too), and the reason says that the learner's own function
-    breaks the part (with its own reason).
+    breaks the part (with its own reason); when not, a reason of its own is added, if it
+    differs (the loop around the step is wrong too).
     """
     own = _score_one(part, record, seed, exercise_id)
     if substituted_record is None or not part.substitutes or own.points == own.max_points:
         return own
     other = _score_one(part, substituted_record, seed, exercise_id)
-    if other.points <= own.points:
-        return own
     names = " and ".join(name for name, _ in part.substitutes)
-    reason = (
-        f"{other.reason} with the course's {names} in place of yours; "
-        f"with your own {names}: {shorten(own.reason, 160)}"
-    )
-    return dataclasses.replace(other, reason=reason)
+    if other.points > own.points:
+        reason = f"{other.reason} with the course's {names} in place of yours; with your own {names}"
+        return dataclasses.replace(other, reason=f"{reason}: {shorten(own.reason, 160)}")
+    if other.reason == own.reason:
+        return own
+    reason = f"{shorten(own.reason, 160)}; with the course's {names} in place of yours, still"
+    return dataclasses.replace(own, reason=f"{reason}: {other.reason}")
 
 
 def _score_one(part: Part, record: object, seed: int, exercise_id: str) -> PartResult:
