@@ -283,7 +283,12 @@ def _collect(parts: list[dict], namespace: dict, emit, key: str) -> None:
         try:
             with substituted(namespace, part["needs"], replacements):
                 record = collect_with_inputs(
-                    part["name"], part["needs"], collect, part["inputs"], namespace, part["time_limit"]
+                    part["name"],
+                    part["needs"],
+                    collect,
+                    part["inputs"],
+                    namespace,
+                    part["time_limit"],
                 )
         finally:
             remove_tripwires(undo)

@@ -399,7 +399,9 @@ def test_partial_credit_by_substitution_agrees_with_the_self_check(batch):
         for defined in ("step_backward", "backward", "answers"):
             exec(source if defined == name else function_source(notebook, defined), namespace)  # noqa: S102
         functions = {n: namespace[n] for n in get_exercise("ex04").names}
-        in_process = {r.part: (r.points, r.reason) for r in run_checks("ex04", functions, seed=SEED)}
+        in_process = {
+            r.part: (r.points, r.reason) for r in run_checks("ex04", functions, seed=SEED)
+        }
         batch_parts = parts_of(batch["students"][student])
         assert in_process == {p: (r["points"], r["reason"]) for p, r in batch_parts.items()}
     wrongstep = parts_of(batch["students"]["wrongstep"])
@@ -531,7 +533,10 @@ def test_gradebook_imports_and_neutralises_formulas(batch):
         rows = list(csv.reader(stream))
     header, body = rows[0], {r[0]: r for r in rows[1:]}
     course_max = sum(get_exercise(e).max_points for e in EXERCISES)
-    assert header[0] == "student" and header[1] == f"{EXERCISES[0]} (max {get_exercise(EXERCISES[0]).max_points:g})"
+    assert (
+        header[0] == "student"
+        and header[1] == f"{EXERCISES[0]} (max {get_exercise(EXERCISES[0]).max_points:g})"
+    )
     assert header[-2] == f"total (max {course_max:g})" and header[-1] == "sandbox"
     assert float(body["good"][-2]) == course_max and body["good"][-1] == "bubblewrap"
     assert "'=HYPERLINK(0)" in body and "=HYPERLINK(0)" not in body

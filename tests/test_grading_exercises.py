@@ -89,7 +89,7 @@ def _ex04_transposed(grads, dh_t, cache):
 
 
 def _ex04_pairs_with_h_t(grads, dh_t, cache):
-    return {**grads, "W_hh": (dh_t * (1 - cache.h ** 2)).T @ cache.h}
+    return {**grads, "W_hh": (dh_t * (1 - cache.h**2)).T @ cache.h}
 
 
 def _ex04_backward(carry_back=True, accumulate=True, first=0):
@@ -368,7 +368,10 @@ def test_a_wrong_step_costs_the_step_part_only(seed):
 def test_an_unwritten_step_does_not_cost_a_right_loop():
     functions = ex04_functions(step=STEP_NOT_WRITTEN)
     (backward,) = run_checks("ex04", {"backward": functions["backward"]})
-    assert (backward.points, backward.reason) == (4, "correct " + SUBSTITUTED + "not implemented yet")
+    assert (backward.points, backward.reason) == (
+        4,
+        "correct " + SUBSTITUTED + "not implemented yet",
+    )
 
 
 @pytest.mark.negative_control

@@ -167,6 +167,7 @@ class Part:
             raise ValueError(
                 f"time_limit: expected a positive number of seconds, got {self.time_limit!r}"
             )
+
         def top_level(pair) -> bool:
             name, function = pair if isinstance(pair, tuple) and len(pair) == 2 else ("", None)
             named = isinstance(name, str) and _NAME.match(name)
@@ -362,7 +363,9 @@ def score_part(
     other = _score_one(part, substituted_record, seed, exercise_id)
     names = " and ".join(name for name, _ in part.substitutes)
     if other.points > own.points:
-        reason = f"{other.reason} with the course's {names} in place of yours; with your own {names}"
+        reason = (
+            f"{other.reason} with the course's {names} in place of yours; with your own {names}"
+        )
         return dataclasses.replace(other, reason=f"{reason}: {shorten(own.reason, 160)}")
     if other.reason == own.reason:
         return own
