@@ -232,12 +232,6 @@ class Grader:
             module, function = staging.collector_of(part)
             payload.append(
                 {
-                    "replace": [
-                        (name, f.__module__, f.__name__, inspect.getsource(f))
-                        for name, f in part.substitutes
-                    ]
-                    if again
-                    else [],
                     "name": part.name,
                     "needs": part.needs,
                     "collector": (module, function),
@@ -247,6 +241,10 @@ class Grader:
                     "forbidden": list(part.forbidden),
                     "time_limit": limit or part.time_limit,
                     "inputs": part.make_inputs(self.settings.seed),
+                    "replace": [
+                        (name, f.__module__, f.__name__, inspect.getsource(f))
+                        for name, f in (part.substitutes if again else ())
+                    ],
                 }
             )
         return payload

@@ -349,7 +349,9 @@ def ex04_functions(step: str | None = None, loop: str | None = None) -> dict:
     return {name: namespace[name] for name in ("step_backward", "backward")}
 
 
-SUBSTITUTED = "with the course's step_backward in place of yours; with your own step_backward: "
+SUBSTITUTED = (
+    "with the course's step_backward in place of yours: correct; with your own step_backward: "
+)
 
 
 @pytest.mark.parametrize("seed", [SELF_CHECK_SEED, DEFAULT_SEED])
@@ -361,7 +363,7 @@ def test_a_wrong_step_costs_the_step_part_only(seed):
     assert "tanh derivative is missing" in results["step_backward"].reason
     backward = results["backward"]
     assert backward.points == backward.max_points
-    assert backward.reason.startswith("correct " + SUBSTITUTED + "with T = ")
+    assert backward.reason.startswith(SUBSTITUTED + "with T = ")
     assert own.__globals__["step_backward"] is own  # the substitution is undone
 
 
@@ -370,7 +372,7 @@ def test_an_unwritten_step_does_not_cost_a_right_loop():
     (backward,) = run_checks("ex04", {"backward": functions["backward"]})
     assert (backward.points, backward.reason) == (
         4,
-        "correct " + SUBSTITUTED + "not implemented yet",
+        SUBSTITUTED + "not implemented yet",
     )
 
 
@@ -382,7 +384,7 @@ def test_a_wrong_loop_loses_backward_with_either_step():
     both = ex04_functions(step=NO_TANH_STEP, loop=NO_CARRY_LOOP)
     (backward,) = run_checks("ex04", {"backward": both["backward"]})
     assert backward.points == 0
-    still = "; with the course's step_backward in place of yours, still: with T = "
+    still = "; and with the course's step_backward in place of yours: with T = "
     assert "flowing back from step t+1 is missing" in backward.reason.split(still)[1]
 
 

@@ -361,16 +361,13 @@ def score_part(
     if substituted_record is None or not part.substitutes or own.points == own.max_points:
         return own
     other = _score_one(part, substituted_record, seed, exercise_id)
-    names = " and ".join(name for name, _ in part.substitutes)
-    if other.points > own.points:
-        reason = (
-            f"{other.reason} with the course's {names} in place of yours; with your own {names}"
-        )
-        return dataclasses.replace(other, reason=f"{reason}: {shorten(own.reason, 160)}")
     if other.reason == own.reason:
         return own
-    reason = f"{shorten(own.reason, 160)}; with the course's {names} in place of yours, still"
-    return dataclasses.replace(own, reason=f"{reason}: {other.reason}")
+    names = " and ".join(name for name, _ in part.substitutes)
+    theirs = f"with the course's {names} in place of yours: {shorten(other.reason, 160)}"
+    if other.points > own.points:
+        return dataclasses.replace(other, reason=f"{theirs}; with your own {names}: {own.reason}")
+    return dataclasses.replace(own, reason=f"{own.reason}; and {theirs}")
 
 
 def _score_one(part: Part, record: object, seed: int, exercise_id: str) -> PartResult:
