@@ -278,18 +278,12 @@ def _collect(parts: list[dict], namespace: dict, emit, key: str) -> None:
             sys.modules[module_name] = module
             exec(compile(part["source"], "<private checks>", "exec"), module.__dict__)  # noqa: S102
         collect = getattr(importlib.import_module(module_name), function_name)
-        replacements = {name: _reference(*where) for name, *where in part.get("replace", ())}
+        replacements = {name: _reference(*where) for name, *where in part["replace"]}
+        args = part["name"], part["needs"], collect, part["inputs"], namespace, part["time_limit"]
         undo = install_tripwires(part["forbidden"])
         try:
             with substituted(namespace, part["needs"], replacements):
-                record = collect_with_inputs(
-                    part["name"],
-                    part["needs"],
-                    collect,
-                    part["inputs"],
-                    namespace,
-                    part["time_limit"],
-                )
+                record = collect_with_inputs(*args)
         finally:
             remove_tripwires(undo)
         emit({key: part["name"], "record": record})
