@@ -201,7 +201,9 @@ def _with_cell_errors(record: object, cell_errors: list[str]) -> object:
 class Grader:
     """Grades submissions with one stage and a pool of sandbox slots."""
 
-    def __init__(self, settings: Settings, support: Support, stage_dir: Path):
+    def __init__(
+        self, settings: Settings, support: Support, stage_dir: Path, slots: list[int] | None = None
+    ):
         self.settings, self.support = settings, support
         self.exercises: dict[str, Exercise] = {}
         from bptt.grading.registry import exercise_ids
@@ -218,7 +220,7 @@ class Grader:
         (stage_dir / "view").mkdir()
         self.stage = staging.build_stage(stage_dir / "view", self.exercises)
         self.slots: queue.Queue[int] = queue.Queue()
-        for slot in range(settings.jobs):
+        for slot in range(settings.jobs) if slots is None else slots:
             self.slots.put(slot)
 
     def _parts_payload(self, exercise: Exercise, again: bool = False) -> list[dict]:

@@ -67,18 +67,24 @@ def parts_of(student: dict, exercise: str | None = None) -> dict:
     return {p["part"]: p for p in submission["parts"]}
 
 
-def sandbox_processes(first_uid: int, count: int) -> list[int]:
-    """Processes still running under the sandbox's user ids."""
+def sandbox_processes() -> list[int]:
+    """Processes left under a sandbox user id whose slot no running grader holds (other graders
+    on this machine may be busy in theirs)."""
+    import fcntl
     import os
+
+    from bptt_grader.sandbox import MAX_SLOTS, SLOT_LOCKS, SLOT_UID
 
     found = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if first_uid <= os.stat(f"/proc/{entry}").st_uid < first_uid + count:
-                    found.append(int(entry))
-            except OSError:
-                continue
+        try:
+            slot = os.stat(f"/proc/{entry}").st_uid - SLOT_UID if entry.isdigit() else -1
+            if 0 <= slot < MAX_SLOTS:
+                with open(SLOT_LOCKS / f"slot-{slot}", "a") as stream:
+                    fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: nobody's now
+                found.append(int(entry))
+        except OSError:
+            continue
     return found
 
 
