@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import inspect
 import json
 import os
 import queue
@@ -200,7 +201,9 @@ def _with_cell_errors(record: object, cell_errors: list[str]) -> object:
 class Grader:
     """Grades submissions with one stage and a pool of sandbox slots."""
 
-    def __init__(self, settings: Settings, support: Support, stage_dir: Path):
+    def __init__(
+        self, settings: Settings, support: Support, stage_dir: Path, slots: list[int] | None = None
+    ):
         self.settings, self.support = settings, support
         self.exercises: dict[str, Exercise] = {}
         from bptt.grading.registry import exercise_ids
@@ -217,13 +220,17 @@ class Grader:
         (stage_dir / "view").mkdir()
         self.stage = staging.build_stage(stage_dir / "view", self.exercises)
         self.slots: queue.Queue[int] = queue.Queue()
-        for slot in range(settings.jobs):
+        for slot in range(settings.jobs) if slots is None else slots:
             self.slots.put(slot)
 
-    def _parts_payload(self, exercise: Exercise) -> list[dict]:
+    def _parts_payload(self, exercise: Exercise, again: bool = False) -> list[dict]:
+        """What the child needs to COLLECT the parts (``again``: those with substitutes, each
+        reference as its module, name and source)."""
         payload = []
         limit = self.settings.limits.part_time_limit_s
         for part in exercise.parts:
+            if again and not part.substitutes:
+                continue
             module, function = staging.collector_of(part)
             payload.append(
                 {
@@ -236,6 +243,10 @@ class Grader:
                     "forbidden": list(part.forbidden),
                     "time_limit": limit or part.time_limit,
                     "inputs": part.make_inputs(self.settings.seed),
+                    "replace": [
+                        (name, f.__module__, f.__name__, inspect.getsource(f))
+                        for name, f in (part.substitutes if again else ())
+                    ],
                 }
             )
         return payload
@@ -273,6 +284,7 @@ class Grader:
                 self._parts_payload(exercise),
                 self.settings.limits,
                 slot,
+                self._parts_payload(exercise, again=True),
             )
         finally:
             self.slots.put(slot)
@@ -282,7 +294,8 @@ class Grader:
         }
         for part in exercise.parts:
             record = _with_cell_errors(run.records.get(part.name, fallback), run.cell_errors)
-            result.parts.append(score_part(part, record, self.settings.seed, exercise.id))
+            again = run.substituted.get(part.name)
+            result.parts.append(score_part(part, record, self.settings.seed, exercise.id, again))
         result.notes = run.cell_errors + ([run.failure] if run.failure else [])
         return result
 

@@ -12,7 +12,12 @@ COLLECT code), the interpreter and its installed packages. The conversation with
    needed functions, COLLECT function, forbidden library functions and *inputs*. The inputs
    exist in this process only after the submission's cells have run.
 3. For each part: install the tripwires, COLLECT, remove them, answer ``{"part": ..., "record":
-   ...}``; finally ``{"done": true}``.
+   ...}``; then ``{"parts_done": true}``.
+4. stdin, line 3 (the same form): the parts to COLLECT again with references in place of some
+   learner functions (:attr:`~bptt.grading.parts.Part.substitutes`), each given as its module and
+   source; they arrive only now, when every part they could answer has been collected (the
+   parent ignores part records from here on). Answers ``{"substituted": ..., "record": ...}``,
+   finally ``{"done": true}``.
 
 Answers go to a duplicate of the stdout pipe; fds 1 and 2 then point at /dev/null, so a print is
 never taken for a record. Nothing here is trusted by the parent: it validates every line.
@@ -217,7 +222,6 @@ def _run(job: dict, emit) -> None:
             continue
     from bptt.grading.errors import describe_exception, shorten
     from bptt.grading.limits import TimeLimitExceeded, time_limit
-    from bptt.grading.parts import collect_with_inputs
 
     namespace = {"__name__": "__main__", "__builtins__": builtins, "display": lambda *a, **k: None}
     shell = _Shell(namespace)
@@ -246,7 +250,26 @@ def _run(job: dict, emit) -> None:
         except BaseException as error:  # noqa: BLE001 - learner code: SystemExit too
             emit({"cell_error": f"{cell['label']}: {describe_exception(error)}"})
     emit({"cells_done": True})
-    parts = pickle.loads(base64.b64decode(sys.stdin.readline()))
+    _collect(_read_parts(), namespace, emit, "part")
+    emit({"parts_done": True})
+    _collect(_read_parts(), namespace, emit, "substituted")
+
+
+def _read_parts() -> list[dict]:
+    return pickle.loads(base64.b64decode(sys.stdin.readline()))
+
+
+def _reference(module_name: str, function_name: str, source: str):
+    """A fresh copy of a library function from the source the parent sent (no tripwire on it),
+    its globals those of its module."""
+    scope = dict(vars(importlib.import_module(module_name)))
+    exec(compile(source, "<reference>", "exec"), scope)  # noqa: S102
+    return scope[function_name]
+
+
+def _collect(parts: list[dict], namespace: dict, emit, key: str) -> None:
+    from bptt.grading.parts import collect_with_inputs, substituted
+
     for part in parts:
         emit({"stage": f"part {part['name']}"})
         module_name, function_name = part["collector"]
@@ -255,14 +278,15 @@ def _run(job: dict, emit) -> None:
             sys.modules[module_name] = module
             exec(compile(part["source"], "<private checks>", "exec"), module.__dict__)  # noqa: S102
         collect = getattr(importlib.import_module(module_name), function_name)
+        replacements = {name: _reference(*where) for name, *where in part["replace"]}
+        args = part["name"], part["needs"], collect, part["inputs"], namespace, part["time_limit"]
         undo = install_tripwires(part["forbidden"])
         try:
-            record = collect_with_inputs(
-                part["name"], part["needs"], collect, part["inputs"], namespace, part["time_limit"]
-            )
+            with substituted(namespace, part["needs"], replacements):
+                record = collect_with_inputs(*args)
         finally:
             remove_tripwires(undo)
-        emit({"part": part["name"], "record": record})
+        emit({key: part["name"], "record": record})
 
 
 if __name__ == "__main__":

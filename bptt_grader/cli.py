@@ -15,6 +15,7 @@ grades without it and marks every report row); 1 when the grader itself failed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import sys
@@ -27,7 +28,7 @@ from bptt.grading.selfcheck import format_points
 
 from .batch import Grader, Settings, SubmissionResult, choose_counted, discover
 from .report import summarise, write_reports
-from .sandbox import Limits, SandboxUnavailable, probe
+from .sandbox import Limits, SandboxUnavailable, claimed_slots, probe
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -131,8 +132,11 @@ def _grade(args: argparse.Namespace) -> int:
     submissions, skipped = discover(args.submissions)
     if not submissions and not skipped:
         print(f"no submissions found in {args.submissions}")
-    with tempfile.TemporaryDirectory(prefix="bptt-grade-stage-") as stage:
-        grader = Grader(settings, support, Path(stage))
+    # a user id of its own per slot (as root) needs a slot no other grader here uses now
+    every = contextlib.nullcontext(list(range(settings.jobs)))
+    claim = claimed_slots(settings.jobs) if support.unprivileged else every
+    with tempfile.TemporaryDirectory(prefix="bptt-grade-stage-") as stage, claim as slots:
+        grader = Grader(settings, support, Path(stage), slots)
         on_result = None if args.quiet else (lambda r: print(_line(r), flush=True))
         results = grader.grade_all(submissions, on_result)
         course_max = {e: x.max_points for e, x in grader.exercises.items()}

@@ -6,7 +6,9 @@ the ``/bin``, ``/lib`` links), the interpreter's prefix, its site-packages and t
 ``/dev/shm``; no network (``--unshare-net``), its own PID, IPC and UTS namespaces, a new session,
 an empty environment, and ``--die-with-parent``. When the grader runs as root the sandbox runs
 under an unprivileged user id of its own per concurrent slot (``SLOT_UID + slot``), so the
-process-count limit holds and the submission can signal neither the grader nor a classmate.
+process-count limit holds and the submission can signal neither the grader nor a classmate. A
+slot is locked by one grader at a time on the machine (:func:`claimed_slots`): two graders
+sharing a user id would kill, and count the memory of, each other's processes.
 
 Limits for the whole submission: a wall-clock timeout; memory and processes of all its processes
 together through a cgroup v2 of its own where the machine allows it (:mod:`bptt_grader.cgroup`),
@@ -22,7 +24,9 @@ a namespace that is not permitted is dropped with the reason recorded in every r
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
+import fcntl
 import io
 import json
 import os
@@ -40,6 +44,9 @@ from bptt.grading.errors import shorten
 from . import cgroup as cgroups
 
 SLOT_UID = 61000
+MAX_SLOTS = 1000
+SLOT_LOCKS = Path("/tmp/bptt-grade-slots")
+"""One lock file per slot: graders running at once on one machine never share a slot."""
 MAX_OUTPUT_BYTES = 64 * 2**20
 MAX_LINE_BYTES = 32 * 2**20
 INSTALL_HINT = (
@@ -248,11 +255,13 @@ def child_environment(home: str = "/tmp") -> dict[str, str]:
 
 @dataclasses.dataclass
 class ChildRun:
-    """What came back from a child: part records by name, failed cells, and how it ended."""
+    """What came back from a child: part records by name, failed cells, how it ended, and the
+    records collected with references substituted (:attr:`bptt.grading.parts.Part.substitutes`)."""
 
     records: dict[str, object]
     cell_errors: list[str]
     failure: str | None
+    substituted: dict[str, object] = dataclasses.field(default_factory=dict)
 
 
 def _tree(root: int) -> list[int]:
@@ -285,6 +294,31 @@ def _uid_processes(uid: int) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+@contextlib.contextmanager
+def claimed_slots(count: int):
+    """``count`` slots that no other grader on this machine holds while the block runs (an
+    exclusive lock on a file per slot) and under whose user id no process runs."""
+    SLOT_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    info = SLOT_LOCKS.lstat()
+    if not os.path.isdir(SLOT_LOCKS) or SLOT_LOCKS.is_symlink() or info.st_uid != os.geteuid():
+        raise SandboxUnavailable(f"{SLOT_LOCKS} is not a folder of this user's; remove it")
+    with contextlib.ExitStack() as held:
+        slots = []
+        for slot in range(MAX_SLOTS):
+            if len(slots) == count:
+                break
+            stream = held.enter_context(open(SLOT_LOCKS / f"slot-{slot}", "a"))
+            try:
+                fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # another grader's
+            if not _uid_processes(SLOT_UID + slot):
+                slots.append(slot)
+        if len(slots) < count:
+            raise SandboxUnavailable(f"fewer than {count} free sandbox slots on this machine")
+        yield slots
 
 
 def _memory_mb(pids: list[int]) -> float:
@@ -428,8 +462,10 @@ def run_in_sandbox(
     parts: list[dict],
     limits: Limits,
     slot: int,
+    again: list[dict] = (),
 ) -> ChildRun:
-    """Run ``cells`` and COLLECT ``parts`` (each with its inputs) in a fresh sandbox."""
+    """Run ``cells``, COLLECT ``parts`` (each with its inputs), then the parts ``again`` with
+    references substituted, in a fresh sandbox."""
     header = {
         "cells": cells,
         "cell_time_limit": limits.cell_time_limit_s,
@@ -475,10 +511,12 @@ def run_in_sandbox(
             process.stdin.write(json.dumps(header).encode() + b"\n")
             process.stdin.flush()
             if talk.until("cells_done"):
-                payload = encode_parts(parts)
-                process.stdin.write(payload + b"\n")
+                process.stdin.write(encode_parts(parts) + b"\n")
                 process.stdin.flush()
-                talk.until("done")
+                if talk.until("parts_done"):
+                    process.stdin.write(encode_parts(list(again)) + b"\n")
+                    process.stdin.flush()
+                    talk.until("done")
         except (BrokenPipeError, OSError):
             pass
     finally:
@@ -496,7 +534,14 @@ def run_in_sandbox(
 
 def _summarise(talk: _Conversation, returncode: int | None) -> ChildRun:
     messages = talk.messages
-    records = {m["part"]: m.get("record") for m in messages if isinstance(m.get("part"), str)}
+    # part records count only before the first "parts_done", substituted ones only after it
+    cut = next((i for i, m in enumerate(messages) if "parts_done" in m), len(messages))
+    records = {m["part"]: m.get("record") for m in messages[:cut] if isinstance(m.get("part"), str)}
+    again = {
+        m["substituted"]: m.get("record")
+        for m in messages[cut:]
+        if isinstance(m.get("substituted"), str)
+    }
     cell_errors = [
         shorten(m["cell_error"]) for m in messages if isinstance(m.get("cell_error"), str)
     ]
@@ -514,4 +559,4 @@ def _summarise(talk: _Conversation, returncode: int | None) -> ChildRun:
                 f"the grading process ended early while running {stage}; does the notebook "
                 "call os._exit(), end the interpreter or use too much memory?"
             )
-    return ChildRun(records, cell_errors, failure)
+    return ChildRun(records, cell_errors, failure, again)

@@ -8,7 +8,8 @@
   ``hints``, ``questions``), a :func:`~bptt.grading.check` that does nothing, and each exercise
   module *pruned* to its COLLECT functions and what they reference (:func:`prune`): the SCORE
   functions, the reference computations and the digests of multiple-choice answers are left out;
-- ``child.py``: the program the sandbox runs (:mod:`bptt_grader.child`).
+- ``child.py``: the program the sandbox runs (:mod:`bptt_grader.child`);
+- the ``.pyc`` files of ``bptt/``, compiled once per batch.
 
 Private checks are pruned the same way and sent to the child as text, never as a file path.
 """
@@ -16,6 +17,7 @@ Private checks are pruned the same way and sent to the child as text, never as a
 from __future__ import annotations
 
 import ast
+import compileall
 import inspect
 import os
 import shutil
@@ -27,6 +29,8 @@ import bptt
 from bptt.grading import registry
 from bptt.grading.parts import Exercise
 
+INSIDE = "/grader"
+"""Where the sandbox shows the stage (:mod:`bptt_grader.sandbox`)."""
 SAFE_GRADING_MODULES = (
     "errors.py",
     "plain.py",
@@ -158,6 +162,8 @@ def build_stage(folder: Path, exercises: dict[str, Exercise]) -> Path:
         pruned = prune(text, collect_roots(exercise, module))
         (grading / "exercises" / f"{modules[exercise_id]}.py").write_text(pruned, encoding="utf-8")
     shutil.copy2(Path(__file__).with_name("child.py"), folder / "child.py")
+    # compiled once here: the read-only stage would make every sandbox compile it again
+    compileall.compile_dir(folder / "bptt", ddir=f"{INSIDE}/bptt", quiet=1)
     _readable(folder)
     return folder
 

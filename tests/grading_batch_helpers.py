@@ -67,18 +67,24 @@ def parts_of(student: dict, exercise: str | None = None) -> dict:
     return {p["part"]: p for p in submission["parts"]}
 
 
-def sandbox_processes(first_uid: int, count: int) -> list[int]:
-    """Processes still running under the sandbox's user ids."""
+def sandbox_processes() -> list[int]:
+    """Processes left under a sandbox user id whose slot no running grader holds (other graders
+    on this machine may be busy in theirs)."""
+    import fcntl
     import os
+
+    from bptt_grader.sandbox import MAX_SLOTS, SLOT_LOCKS, SLOT_UID
 
     found = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if first_uid <= os.stat(f"/proc/{entry}").st_uid < first_uid + count:
-                    found.append(int(entry))
-            except OSError:
-                continue
+        try:
+            slot = os.stat(f"/proc/{entry}").st_uid - SLOT_UID if entry.isdigit() else -1
+            if 0 <= slot < MAX_SLOTS:
+                with open(SLOT_LOCKS / f"slot-{slot}", "a") as stream:
+                    fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: nobody's now
+                found.append(int(entry))
+        except OSError:
+            continue
     return found
 
 
@@ -90,3 +96,60 @@ def tree_digest(*folders: Path) -> dict[str, bytes]:
             if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts:
                 files[str(path)] = path.read_bytes()
     return files
+
+
+def function_source(notebook: dict, name: str) -> str:
+    """The source of the code cell that defines ``name``."""
+    (source,) = [
+        "".join(c["source"])
+        for c in notebook["cells"]
+        if c["cell_type"] == "code" and f"def {name}(" in "".join(c["source"])
+    ]
+    return source
+
+
+# ex04, partial credit: one bug in the step or in the loop around it
+NO_TANH_STEP = """
+def step_backward(dh_t, cache):
+    return {"x": dh_t @ cache.W_xh, "h_prev": dh_t @ cache.W_hh, "W_xh": dh_t.T @ cache.x,
+            "W_hh": dh_t.T @ cache.h_prev, "b": dh_t.sum(axis=0)}
+"""
+
+NO_CARRY_LOOP = """
+def backward(dh, caches):
+    grads, dx = {"W_xh": 0.0, "W_hh": 0.0, "b": 0.0}, [None] * len(caches)
+    for t in reversed(range(len(caches))):
+        step = step_backward(dh[:, t], caches[t])
+        dx[t], h0 = step["x"], step["h_prev"]
+        for name in grads:
+            grads[name] = grads[name] + step[name]
+    return {"x": np.stack(dx, axis=1), "h0": h0, **grads}
+"""
+
+STEP_NOT_WRITTEN = """
+def step_backward(dh_t, cache):
+    raise NotImplementedError
+"""
+
+# A step_backward that keeps its inputs, and a backward that, once the course's step_backward
+# is substituted for it, computes the step part's answer and sends it as that part's record.
+REPLAY = """
+import json, os
+import numpy as np
+from bptt.grading import plain
+_seen = []
+def step_backward(dh_t, cache):
+    _seen.append((dh_t, cache))
+    return {k: np.zeros(1) for k in ("x", "h_prev", "W_xh", "W_hh", "b")}
+_own = step_backward
+def backward(dh, caches):
+    if step_backward is not _own:
+        values = {k: plain.to_plain(v, k) for k, v in step_backward(*_seen[0]).items()}
+        line = json.dumps({"part": "step_backward", "record": {"status": "ok", "values": values}})
+        for fd in range(3, 40):
+            try:
+                os.write(fd, (line + "\\n").encode())
+            except OSError:
+                pass
+    raise RuntimeError("no backward of my own")
+"""

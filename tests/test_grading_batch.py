@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 from grading_batch_helpers import (
+    NO_CARRY_LOOP,
+    NO_TANH_STEP,
+    REPLAY,
     ROOT,
     add_cell,
     by_student,
@@ -84,6 +87,15 @@ REFERENCE_BACKWARD = """
 def backward(dh, caches):
     from bptt.grading.exercises.ex04_tanh_rnn_backward import _sequence_autograd
     return _sequence_autograd({"dh": dh, "caches": caches})[0]
+"""
+
+TORCH_FREE = """
+_answers = answers
+def answers():
+    import sys
+    if "torch" in sys.modules:
+        raise RuntimeError("torch was imported for a numpy exercise")
+    return _answers()
 """
 
 DIGEST = '''
@@ -251,6 +263,12 @@ def _make_batch(root: Path, outside: Path, out: Path, port: int) -> dict:
         replace_function(reference, "backward", REFERENCE_BACKWARD),
     )
     write(root / "digest" / "ex04.ipynb", replace_function(stub01, "answers", DIGEST))
+    sol01 = course_notebook("solutions", "ex04")
+    write(root / "wrongstep" / "ex04.ipynb", replace_function(sol01, "step_backward", NO_TANH_STEP))
+    write(root / "wrongloop" / "ex04.ipynb", replace_function(sol01, "backward", NO_CARRY_LOOP))
+    replay = replace_function(stub01, "backward", "# backward is defined with step_backward")
+    write(root / "replayer" / "ex04.ipynb", replace_function(replay, "step_backward", REPLAY))
+    write(root / "light" / "ex04.ipynb", add_cell(sol01, TORCH_FREE))
     write(root / "hunter" / "ex04.ipynb", add_cell(stub01, SOLUTION_HUNT))
     stub03 = course_notebook("exercises", "ex07")
     write(root / "forger" / "ex07.ipynb", replace_function(stub03, "power_by_eig", FORGE))
@@ -343,7 +361,7 @@ def test_the_batch_finishes_with_reports_and_leaves_nothing_running(batch):
     assert batch["status"] == 0
     for name in ("grades.json", "grades.csv", "gradebook.csv"):
         assert (batch["out"] / name).is_file()
-    assert sandbox_processes(sandbox.SLOT_UID, 2) == []
+    assert sandbox_processes() == []
     print(f"graded the batch in {batch['seconds']:.0f} s")
 
 
@@ -365,6 +383,53 @@ def test_solutions_score_full_marks_and_self_check_agrees(batch):
             for r in run_checks(exercise, {n: namespace[n] for n in names}, seed=SEED)
         }
         assert in_process == {p["part"]: p["points"] for p in submission["parts"]}, exercise
+
+
+def test_partial_credit_by_substitution_agrees_with_the_self_check(batch):
+    """A wrong step_backward costs the step part only; a wrong loop costs backward; the batch
+    gives the same points and reasons as the self-check of the same notebook on the same inputs."""
+    root = batch["paths"]["classmate"].parent.parent
+    for student in ("wrongstep", "wrongloop"):
+        namespace, errors = notebook_namespace(root / student / "ex04.ipynb")
+        assert errors == []
+        functions = {n: namespace[n] for n in get_exercise("ex04").names}
+        in_process = {
+            r.part: (r.points, r.reason) for r in run_checks("ex04", functions, seed=SEED)
+        }
+        batch_parts = parts_of(batch["students"][student])
+        assert in_process == {p: (r["points"], r["reason"]) for p, r in batch_parts.items()}
+    wrongstep = parts_of(batch["students"]["wrongstep"])
+    assert wrongstep["step_backward"]["points"] == 0 and wrongstep["backward"]["points"] == 4
+    assert (
+        "in place of yours: correct; with your own step_backward: "
+        in wrongstep["backward"]["reason"]
+    )
+    assert parts_of(batch["students"]["wrongloop"])["backward"]["points"] == 0
+
+
+def test_a_substituted_reference_cannot_answer_the_step_part(batch):
+    parts = parts_of(batch["students"]["replayer"])
+    assert parts["step_backward"]["points"] == parts["backward"]["points"] == 0
+
+
+@pytest.mark.negative_control
+def test_part_records_after_the_substituted_phase_began_are_ignored():
+    """The replayer's forged record would count if it came before ``parts_done``."""
+    talk = type("Talk", (), {"failure": None})()
+    forged = {"part": "step_backward", "record": "forged"}
+    for before, expected in ((False, "own"), (True, "forged")):
+        talk.messages = [{"part": "step_backward", "record": "own"}, {"parts_done": True},
+                         {"substituted": "backward", "record": "again"}, forged, {"done": True}]  # fmt: skip
+        if before:
+            talk.messages.insert(1, talk.messages.pop(3))
+        run = sandbox._summarise(talk, 0)
+        assert run.records == {"step_backward": expected}
+        assert run.substituted == {"backward": "again"}
+
+
+def test_a_numpy_exercise_never_imports_torch_in_the_sandbox(batch):
+    student = batch["students"]["light"]
+    assert student["total"] == get_exercise("ex04").max_points, student
 
 
 def test_nothing_is_visible_inside_the_sandbox(batch):
@@ -465,7 +530,10 @@ def test_gradebook_imports_and_neutralises_formulas(batch):
         rows = list(csv.reader(stream))
     header, body = rows[0], {r[0]: r for r in rows[1:]}
     course_max = sum(get_exercise(e).max_points for e in EXERCISES)
-    assert header[0] == "student" and header[1] == f"{EXERCISES[0]} (max {get_exercise(EXERCISES[0]).max_points:g})"
+    assert (
+        header[0] == "student"
+        and header[1] == f"{EXERCISES[0]} (max {get_exercise(EXERCISES[0]).max_points:g})"
+    )
     assert header[-2] == f"total (max {course_max:g})" and header[-1] == "sandbox"
     assert float(body["good"][-2]) == course_max and body["good"][-1] == "bubblewrap"
     assert "'=HYPERLINK(0)" in body and "=HYPERLINK(0)" not in body
@@ -509,7 +577,7 @@ def test_endless_loops_and_timeouts(tmp_path):
     assert all(r.startswith("timed out after 12 s while running code cell") for r in reasons), (
         reasons
     )
-    assert sandbox_processes(sandbox.SLOT_UID, 2) == []
+    assert sandbox_processes() == []
 
 
 PRIVATE_CHECKS = """
@@ -655,3 +723,42 @@ def test_cli_usage_errors_and_console_script(tmp_path, capsys):
     finished = subprocess.run(command, capture_output=True, text=True, check=False)
     assert finished.returncode == 0 and "no submissions found" in finished.stdout, finished.stderr
     assert json.loads((tmp_path / "out" / "grades.json").read_text())["students"] == []
+
+
+def test_graders_on_one_machine_never_share_a_sandbox_user_id():
+    """Two graders with one user id would kill (and count the memory of) each other's
+    sandboxes: each claims its slots, and a slot with a process left under its id is skipped."""
+    with sandbox.claimed_slots(2) as first, sandbox.claimed_slots(2) as second:
+        assert len(set(first) | set(second)) == 4
+    if os.geteuid() != 0:
+        return  # only root can start a process under a sandbox user id
+    with sandbox.claimed_slots(1) as (free,):
+        pass
+    uid = sandbox.SLOT_UID + free
+    leftover = subprocess.Popen(["sleep", "60"], user=uid, group=uid)
+    try:
+        with sandbox.claimed_slots(1) as (other,):
+            assert other != free
+    finally:
+        leftover.kill()
+        leftover.wait()
+
+
+def test_the_sandbox_imports_the_course_library_from_bytecode_compiled_once(tmp_path):
+    """The stage is read-only in the sandbox: without .pyc files there, every submission would
+    compile the library again."""
+    from bptt_grader import stage as staging
+
+    view = tmp_path / "view"
+    view.mkdir()
+    staging.build_stage(view, {"ex04": get_exercise("ex04")})
+    site = staging.site_packages()
+    command = sandbox.bwrap_command(sandbox.probe(), view, site, sandbox.Limits())
+    head = command[: command.index("--") + 2]  # bubblewrap, then the interpreter
+    paths = ["/grader"] + [f"/site/{i}" for i in range(len(site))]
+    code = f"import sys; sys.path[:0] = {paths!r}; import bptt.rnn"
+    run = subprocess.run(
+        [*head, "-I", "-S", "-v", "-c", code], capture_output=True, text=True, check=True
+    )
+    tag = sys.implementation.cache_tag
+    assert f"/grader/bptt/__pycache__/rnn.{tag}.pyc matches /grader/bptt/rnn.py" in run.stderr

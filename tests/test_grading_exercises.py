@@ -3,10 +3,18 @@ typical wrong answers lose the points of the part they get wrong (in-process, fa
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
+from grading_batch_helpers import (
+    NO_CARRY_LOOP,
+    NO_TANH_STEP,
+    STEP_NOT_WRITTEN,
+    course_notebook,
+    function_source,
+)
 from grading_helpers import (
     answer,
     assert_two_wrong_answers_per_part,
@@ -81,7 +89,7 @@ def _ex04_transposed(grads, dh_t, cache):
 
 
 def _ex04_pairs_with_h_t(grads, dh_t, cache):
-    return {**grads, "W_hh": (dh_t * (1 - cache.h ** 2)).T @ cache.h}
+    return {**grads, "W_hh": (dh_t * (1 - cache.h**2)).T @ cache.h}
 
 
 def _ex04_backward(carry_back=True, accumulate=True, first=0):
@@ -326,3 +334,62 @@ def test_typical_wrong_answer_loses_the_part(namespaces, case):
 
 def test_every_part_has_two_wrong_answers():
     assert_two_wrong_answers_per_part(EXERCISES, WRONG)
+
+
+# ----------------------------------------------------------------------------- partial credit
+
+
+def ex04_functions(step: str | None = None, loop: str | None = None) -> dict:
+    """ex04's step_backward and backward as a notebook defines them (one namespace), from the
+    solution unless ``step`` / ``loop`` give another source."""
+    notebook = course_notebook("solutions", "ex04")
+    namespace = {"np": np}
+    for name, source in (("step_backward", step), ("backward", loop)):
+        exec(source or function_source(notebook, name), namespace)  # noqa: S102
+    return {name: namespace[name] for name in ("step_backward", "backward")}
+
+
+SUBSTITUTED = (
+    "with the course's step_backward in place of yours: correct; with your own step_backward: "
+)
+
+
+@pytest.mark.parametrize("seed", [SELF_CHECK_SEED, DEFAULT_SEED])
+def test_a_wrong_step_costs_the_step_part_only(seed):
+    functions = ex04_functions(step=NO_TANH_STEP)
+    own = functions["step_backward"]
+    results = {r.part: r for r in run_checks("ex04", functions, seed=seed)}
+    assert results["step_backward"].points == 0
+    assert "tanh derivative is missing" in results["step_backward"].reason
+    backward = results["backward"]
+    assert backward.points == backward.max_points
+    assert backward.reason.startswith(SUBSTITUTED + "with T = ")
+    assert own.__globals__["step_backward"] is own  # the substitution is undone
+
+
+def test_an_unwritten_step_does_not_cost_a_right_loop():
+    functions = ex04_functions(step=STEP_NOT_WRITTEN)
+    (backward,) = run_checks("ex04", {"backward": functions["backward"]})
+    assert (backward.points, backward.reason) == (
+        4,
+        SUBSTITUTED + "not implemented yet",
+    )
+
+
+@pytest.mark.negative_control
+def test_a_wrong_loop_loses_backward_with_either_step():
+    (alone,) = run_checks("ex04", {"backward": ex04_functions(loop=NO_CARRY_LOOP)["backward"]})
+    assert alone.points == 0 and "in place of yours" not in alone.reason
+    assert "flowing back from step t+1 is missing" in alone.reason
+    both = ex04_functions(step=NO_TANH_STEP, loop=NO_CARRY_LOOP)
+    (backward,) = run_checks("ex04", {"backward": both["backward"]})
+    assert backward.points == 0
+    still = "; and with the course's step_backward in place of yours: with T = "
+    assert "flowing back from step t+1 is missing" in backward.reason.split(still)[1]
+
+
+def test_substitutes_are_validated():
+    backward = get_exercise("ex04").part("backward")
+    for bad in ((("step_backward", len),), (("not a name", np.zeros),), ("step_backward",)):
+        with pytest.raises(ValueError, match="substitutes: expected"):
+            dataclasses.replace(backward, substitutes=bad)

@@ -15,7 +15,9 @@ the inputs it sends, in a sandboxed child that returns plain JSON.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import inspect
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -122,6 +124,10 @@ class Part:
       whose message contains ``substring``, the hint is added to the reason.
     - ``forbidden``: library functions the part asks the learner to write themselves (tripwires
       in the batch grader, :mod:`bptt_grader.child`).
+    - ``substitutes``: ``(name, reference)`` pairs for partial credit (:func:`score_part`): the
+      part is collected a second time with the learner's function ``name`` replaced by the
+      top-level function ``reference`` of the learner library (:func:`substituted`), so a bug
+      in ``name`` costs only the parts that grade ``name`` itself.
 
     The batch grader runs ``collect`` in a sandbox that sees only a pruned copy of the module
     defining it (``collect`` and what it references; :mod:`bptt_grader.stage`): ``collect`` must
@@ -139,6 +145,7 @@ class Part:
     forbidden: tuple[str, ...] = ()
     """Dotted names (``"torch.nn.utils.clip_grad_norm_"``) of functions this part asks the learner
     to write: while the batch grader collects the part, calling one of them fails with a reason."""
+    substitutes: tuple[tuple[str, Callable], ...] = ()
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -169,6 +176,16 @@ class Part:
         if not self.time_limit > 0:
             raise ValueError(
                 f"time_limit: expected a positive number of seconds, got {self.time_limit!r}"
+            )
+
+        def top_level(pair) -> bool:
+            name, function = pair if isinstance(pair, tuple) and len(pair) == 2 else ("", None)
+            named = isinstance(name, str) and _NAME.match(name)
+            return bool(named) and inspect.isfunction(function) and "." not in function.__qualname__
+
+        if not isinstance(self.substitutes, tuple) or not all(map(top_level, self.substitutes)):
+            raise ValueError(
+                f"substitutes: expected (name, top-level function) pairs, got {self.substitutes!r}"
             )
 
 
@@ -258,20 +275,49 @@ class PartResult:
         }
 
 
+_ABSENT = object()
+
+
+@contextlib.contextmanager
+def substituted(functions: Mapping[str, Any], needs: tuple[str, ...], replacements: Mapping):
+    """Inside the block, each name of ``replacements`` in the global namespace of the learner's
+    functions ``needs`` means the replacement (their ``backward`` calling ``step_backward`` calls
+    the reference); restored afterwards."""
+    found = (getattr(functions.get(name), "__globals__", None) for name in needs)
+    scopes = {id(g): g for g in found if isinstance(g, dict)}
+    saved = [(g, k, g.get(k, _ABSENT)) for g in scopes.values() for k in replacements]
+    try:
+        for scope, name, _ in saved:
+            scope[name] = replacements[name]
+        yield
+    finally:
+        for scope, name, old in reversed(saved):
+            if old is _ABSENT:
+                scope.pop(name, None)
+            else:
+                scope[name] = old
+
+
 def collect_part(
-    part: Part, functions: Mapping[str, Any], seed: int, time_limit_s: float | None = None
+    part: Part,
+    functions: Mapping[str, Any],
+    seed: int,
+    time_limit_s: float | None = None,
+    replacements: Mapping[str, Any] | None = None,
 ) -> dict:
     """COLLECT: run the learner's functions for ``part``; return a plain record. Never raises.
 
-    ``time_limit_s`` overrides the part's own time limit.
+    ``time_limit_s`` overrides the part's own time limit; ``replacements`` (``{name: function}``)
+    are :func:`substituted` in while it runs.
     """
     try:
         inputs = part.make_inputs(seed)
     except BaseException as error:  # noqa: BLE001 - a fault of the check, reported as such
         return {"status": plain.ERROR, "message": f"internal error: {describe_exception(error)}"}
-    return collect_with_inputs(
-        part.name, part.needs, part.collect, inputs, functions, time_limit_s or part.time_limit
-    )
+    with substituted(functions, part.needs, replacements or {}):
+        return collect_with_inputs(
+            part.name, part.needs, part.collect, inputs, functions, time_limit_s or part.time_limit
+        )
 
 
 def collect_with_inputs(
@@ -320,11 +366,32 @@ def _reason_for_failure(part: Part, status: str, message: str) -> str:
     return message
 
 
-def score_part(part: Part, record: object, seed: int, exercise_id: str) -> PartResult:
+def score_part(
+    part: Part, record: object, seed: int, exercise_id: str, substituted_record: object = None
+) -> PartResult:
     """SCORE: turn a record from :func:`collect_part` into points and a reason. Never raises.
 
-    The record may come from an untrusted process: it is validated before use.
+    The records may come from an untrusted process: they are validated before use. A part with
+    ``substitutes`` may also get the record collected with the references in place of the
+    learner's functions: when that one scores better, it counts (so a bug in ``step_backward``
+    does not cost ``backward`` too), and the reason says that the learner's own function
+    breaks the part (with its own reason); when not, a reason of its own is added, if it
+    differs (the loop around the step is wrong too).
     """
+    own = _score_one(part, record, seed, exercise_id)
+    if substituted_record is None or not part.substitutes or own.points == own.max_points:
+        return own
+    other = _score_one(part, substituted_record, seed, exercise_id)
+    if other.reason == own.reason:
+        return own
+    names = " and ".join(name for name, _ in part.substitutes)
+    theirs = f"with the course's {names} in place of yours: {shorten(other.reason, 160)}"
+    if other.points > own.points:
+        return dataclasses.replace(other, reason=f"{theirs}; with your own {names}: {own.reason}")
+    return dataclasses.replace(own, reason=f"{own.reason}; and {theirs}")
+
+
+def _score_one(part: Part, record: object, seed: int, exercise_id: str) -> PartResult:
 
     def result(fraction: float, reason: str) -> PartResult:
         return PartResult(

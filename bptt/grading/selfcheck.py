@@ -39,14 +39,24 @@ def _json_round_trip(record: dict) -> object:
 def run_checks(
     exercise_id: str, functions: Mapping[str, Any], *, seed: int = SELF_CHECK_SEED
 ) -> list[PartResult]:
-    """Score every part of ``exercise_id`` whose needed functions are all in ``functions``."""
+    """Score every part of ``exercise_id`` whose needed functions are all in ``functions``.
+
+    As in the batch grader, the parts with ``substitutes`` are collected again with the
+    references in place after every part has been collected once (:func:`score_part`).
+    """
     exercise = get_exercise(exercise_id)
-    results = []
-    for part in exercise.parts:
-        if all(name in functions for name in part.needs):
-            record = _json_round_trip(collect_part(part, functions, seed))
-            results.append(score_part(part, record, seed, exercise.id))
-    return results
+    parts = [p for p in exercise.parts if all(name in functions for name in p.needs)]
+    records = [_json_round_trip(collect_part(part, functions, seed)) for part in parts]
+    again = [
+        _json_round_trip(collect_part(p, functions, seed, replacements=dict(p.substitutes)))
+        if p.substitutes
+        else None
+        for p in parts
+    ]
+    return [
+        score_part(part, record, seed, exercise.id, other)
+        for part, record, other in zip(parts, records, again)
+    ]
 
 
 def format_points(points: float) -> str:

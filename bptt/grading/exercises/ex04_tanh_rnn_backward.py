@@ -11,6 +11,10 @@ h_t (B, H), W_xh (H, D), W_hh (H, H), b (H,). The learner writes
   of sum(dh * h) with keys ``x`` (B, T, D), ``h0`` (B, H), ``W_xh``, ``W_hh``, ``b``;
 - ``answers()`` with q1 (dL/dw of a scalar RNN), q2 (a vanishing ratio), q3 (a choice).
 
+Partial credit: ``backward`` is collected twice, with the learner's ``step_backward`` and with
+the course's (:func:`bptt.rnn.step_backward`) in its place; a right loop around a wrong step
+keeps the ``backward`` points, and the reason says that the learner's own step breaks it.
+
 Expected values: torch autograd in float64 on the same inputs. The per-step contributions to the
 weight gradients come from giving every time step its own copy of the weights.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import rnn
 from ...rnn import StepCache
 from ..hints import array_dict_score
 from ..parts import Exercise, Part
@@ -214,7 +219,15 @@ EXERCISE = Exercise(
     "BPTT for a tanh RNN in numpy",
     (
         Part("step_backward", 3, ("step_backward",), _step_inputs, _collect_step, _score_step),
-        Part("backward", 4, ("backward",), _sequence_inputs, _collect_sequence, _score_sequence),
+        Part(
+            "backward",
+            4,
+            ("backward",),
+            _sequence_inputs,
+            _collect_sequence,
+            _score_sequence,
+            substitutes=(("step_backward", rnn.step_backward),),
+        ),
         number_question("q1", _q1_dL_dw, rtol=1e-3),
         number_question("q2", _q2_ratio, rtol=1e-2),
         choice_question(
