@@ -4,16 +4,20 @@ typical wrong answers lose the part they get wrong, each with its specific hint.
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 from grading_helpers import answer, graded_functions, wrong_id
 
-from bptt import jacobians
+from bptt import jacobians, lstm
 from bptt.grading import get_exercise, run_checks
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
 DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
-EXERCISES = ("ex06",)
+EXERCISES = ("ex06", "ex09")
+LSTM_PARTS = ("lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward")
+"""ex09's parts that this file covers (its challenge and questions: tests/test_grading_ex08_13.py)."""
 
 
 def _results(exercise: str, functions: dict, seed: int = SELF_CHECK_SEED) -> dict:
@@ -45,7 +49,43 @@ def _package_ratios(J, g_T):
     return norms / norms[:, :1]
 
 
+def _package_lstm_forward(x, h0, c0, W_x, W_h, b):
+    h, c, _ = lstm.forward(x, h0, c0, W_x, W_h, b)
+    return h, c, []
+
+
+def _package_lstm_backward(dh, caches):
+    """bptt.lstm.backward on a sequence Cache rebuilt from the step caches."""
+    stack = {k: np.stack([getattr(s, k) for s in caches], axis=1) for k in "ifgqc"}
+    first = caches[0]
+    h = stack["q"] * np.tanh(stack["c"])
+    cache = lstm.Cache(
+        np.stack([s.x for s in caches], axis=1),
+        first.h_prev,
+        first.c_prev,
+        h,
+        stack["c"],
+        stack["i"],
+        stack["f"],
+        stack["g"],
+        stack["q"],
+        first.W_x,
+        first.W_h,
+    )
+    grads = lstm.backward(dh, cache)
+    return {k: grads[k] for k in ("x", "h0", "c0", "W_x", "W_h", "b")}
+
+
 PACKAGE = [
+    (
+        "ex09",
+        lambda: {
+            "lstm_step_forward": lstm.step_forward,
+            "lstm_step_backward": lstm.step_backward,
+            "lstm_forward": _package_lstm_forward,
+            "lstm_backward": _package_lstm_backward,
+        },
+    ),
     (
         "ex06",
         lambda: {
@@ -101,7 +141,144 @@ def _ex06_unnormalised(ns, J, g_T):
     return ns["gradient_ratios"](J, g_T) * np.linalg.norm(g_T, axis=1, keepdims=True)
 
 
+def _sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+def _step_forward(order=(0, 1, 2, 3), cell_tanh=True, candidate=np.tanh, swap=False, cache=True):
+    """An LSTM step with one classic mistake switched on (blocks read in ``order``, ...)."""
+
+    def lstm_step_forward(x_t, h_prev, c_prev, W_x, W_h, b):
+        blocks = np.split(x_t @ W_x.T + h_prev @ W_h.T + b, 4, axis=-1)
+        a_i, a_f, a_g, a_q = (blocks[k] for k in order)
+        i, f, g, q = _sigmoid(a_i), _sigmoid(a_f), candidate(a_g), _sigmoid(a_q)
+        c = f * c_prev + i * g
+        h = q * (np.tanh(c) if cell_tanh else c)
+        record = lstm.StepCache(x_t, h_prev, c_prev, i, f, g, q, c, W_x, W_h)
+        if not cache:
+            record = {"i": i, "f": f, "g": g, "q": q, "c": c}
+        return (c, h, record) if swap else (h, c, record)
+
+    return lambda ns: lstm_step_forward
+
+
+def _step_backward(mistake=None):
+    """An LSTM step backward with one classic mistake."""
+
+    def lstm_step_backward(dh_t, dc_t, cache):
+        i, f, g, q, tanh_c = cache.i, cache.f, cache.g, cache.q, np.tanh(cache.c)
+        slope_c = {"no tanh slope": 1.0, "1 - c^2": 1 - cache.c**2}.get(mistake, 1 - tanh_c**2)
+        gate = q if mistake != "no q" else 1.0
+        dc = dc_t + dh_t * gate * slope_c
+        if mistake == "sigmoid at the pre-activation":
+            ds = {k: _sigmoid(v) * (1 - _sigmoid(v)) for k, v in (("i", i), ("f", f), ("q", q))}
+        else:
+            ds = {"i": i * (1 - i), "f": f * (1 - f), "q": q * (1 - q)}
+        dg = 1 - np.tanh(g) ** 2 if mistake == "candidate tanh again" else 1 - g**2
+        blocks = [
+            dc * g * ds["i"],
+            dc * cache.c_prev * ds["f"],
+            dc * i * dg,
+            dh_t * tanh_c * ds["q"],
+        ]
+        if mistake == "i, f, q, g":
+            blocks = [blocks[0], blocks[1], blocks[3], blocks[2]]
+        da = np.concatenate(blocks, axis=-1)
+        c_prev = {"no forget": dc, "upstream only": dc_t * f}.get(mistake, dc * f)
+        return {
+            "x": da @ cache.W_x,
+            "h_prev": da @ cache.W_h,
+            "c_prev": c_prev,
+            "W_x": da.T @ cache.x,
+            "W_h": da.T @ cache.h_prev,
+            "b": da.sum(axis=0),
+        }
+
+    return lambda ns: lstm_step_backward
+
+
+def _sequence_forward(carry=True, swap=False, step=None):
+    """lstm_forward over the solution's step (or a wrong ``step``), with a mistake switched on."""
+
+    def factory(ns):
+        step_forward = step(ns) if step else ns["lstm_step_forward"]
+
+        def lstm_forward(x, h0, c0, W_x, W_h, b):
+            h, c, hs, cs = h0, c0, [], []
+            for t in range(x.shape[1]):
+                h, c, _ = step_forward(x[:, t], h if carry else h0, c if carry else c0, W_x, W_h, b)
+                hs.append(h)
+                cs.append(c)
+            h, c = np.stack(hs, axis=1), np.stack(cs, axis=1)
+            return (c, h, []) if swap else (h, c, [])
+
+        return lstm_forward
+
+    return factory
+
+
+def _sequence_backward(carry_h=True, carry_c=True, accumulate=True, first=0):
+    """lstm_backward over the solution's step backward, with one classic mistake switched on."""
+
+    def factory(ns):
+        def lstm_backward(dh, caches):
+            grads = {"W_x": 0.0, "W_h": 0.0, "b": 0.0}
+            dx = [np.zeros_like(c.x) for c in caches]
+            dh_next, dc_next = np.zeros_like(dh[:, 0]), np.zeros_like(dh[:, 0])
+            for t in range(len(caches) - 1, first - 1, -1):
+                step = ns["lstm_step_backward"](
+                    dh[:, t] + (dh_next if carry_h else 0),
+                    dc_next if carry_c else 0 * dc_next,
+                    caches[t],
+                )
+                dx[t], dh_next, dc_next = step["x"], step["h_prev"], step["c_prev"]
+                for k, total in grads.items():
+                    grads[k] = total + step[k] if accumulate else step[k]
+            return {"x": np.stack(dx, axis=1), "h0": dh_next, "c0": dc_next, **grads}
+
+        return lstm_backward
+
+    return factory
+
+
 WRONG = [
+    # ex09, the LSTM by hand (its challenge and questions: tests/test_grading_ex08_13.py)
+    ("ex09", "lstm_step_forward", _step_forward(order=(0, 1, 3, 2)), "not i, f, q, g"),
+    ("ex09", "lstm_step_forward", _step_forward(order=(1, 0, 2, 3)), "not f, i, g, q"),
+    ("ex09", "lstm_step_forward", _step_forward(cell_tanh=False), "tanh of the cell is missing"),
+    ("ex09", "lstm_step_forward", _step_forward(candidate=_sigmoid), "uses tanh, not the sigmoid"),
+    ("ex09", "lstm_step_forward", _step_forward(swap=True), "this is c_t"),
+    ("ex09", "lstm_step_forward", _step_forward(cache=False), "cache = bptt.lstm.StepCache"),
+    ("ex09", "lstm_step_backward", _step_backward("no forget"), "forget gate is missing"),
+    ("ex09", "lstm_step_backward", _step_backward("upstream only"), "first add what reaches c_t"),
+    ("ex09", "lstm_step_backward", _step_backward("no tanh slope"), "1 - tanh(c_t)^2 is missing"),
+    ("ex09", "lstm_step_backward", _step_backward("1 - c^2"), "not 1 - c_t^2"),
+    ("ex09", "lstm_step_backward", _step_backward("no q"), "output gate q_t is missing"),
+    (
+        "ex09",
+        "lstm_step_backward",
+        _step_backward("sigmoid at the pre-activation"),
+        "do not apply the sigmoid to the gate again",
+    ),
+    (
+        "ex09",
+        "lstm_step_backward",
+        _step_backward("candidate tanh again"),
+        "apply tanh to it again",
+    ),
+    ("ex09", "lstm_step_backward", _step_backward("i, f, q, g"), "the gate order"),
+    ("ex09", "lstm_forward", _sequence_forward(carry=False), "the state is not carried"),
+    ("ex09", "lstm_forward", _sequence_forward(swap=True), "h and c are swapped"),
+    (
+        "ex09",
+        "lstm_forward",
+        _sequence_forward(step=_step_forward(order=(0, 1, 3, 2))),
+        "not i, f, q, g",
+    ),
+    ("ex09", "lstm_backward", _sequence_backward(carry_h=False), "to h_t from step t+1"),
+    ("ex09", "lstm_backward", _sequence_backward(carry_c=False), "cell gradient from step t+1"),
+    ("ex09", "lstm_backward", _sequence_backward(accumulate=False), "single time step's"),
+    ("ex09", "lstm_backward", _sequence_backward(first=1), "first time step is missing"),
     # ex06
     (
         "ex06",
@@ -173,6 +350,8 @@ def test_typical_wrong_answer_loses_the_part(namespaces, case):
 def test_every_part_has_two_wrong_answers():
     for exercise in EXERCISES:
         for part in get_exercise(exercise).parts:
+            if exercise == "ex09" and part.name not in LSTM_PARTS:
+                continue  # tests/test_grading_ex08_13.py
             count = sum(1 for e, p, _, _ in WRONG if (e, p) == (exercise, part.name))
             assert count >= 2, f"{exercise} {part.name}: {count} wrong answers tested"
 
@@ -182,3 +361,21 @@ def test_a_prediction_of_the_right_order_earns_half():
     assert (q1.points, q1.reason) == (0.5, "q1: within 2.25 times, but too high")
     q2 = _results("ex06", {"answers": lambda: {"q2": 1.0}})["q2"]  # "saturation changes nothing"
     assert q2.points == 0.5 and "too high" in q2.reason
+
+
+def _with_step_backward(ns: dict, step_backward) -> types.FunctionType:
+    """The solution's lstm_backward, its call of lstm_step_backward bound to ``step_backward``."""
+    function = ns["lstm_backward"]
+    return types.FunctionType(function.__code__, {**ns, "lstm_step_backward": step_backward})
+
+
+def test_the_sequence_backward_is_scored_through_the_step_it_calls(namespaces):
+    """lstm_backward calls lstm_step_backward by name from the notebook: with the package's step
+    in its place it scores full marks, with a step missing the forget gate it loses the part.
+    The part a reference step backward would be substituted in, for partial credit."""
+    ns = namespaces("solutions", "ex09")
+    good = _with_step_backward(ns, lstm.step_backward)
+    assert _results("ex09", {"lstm_backward": good})["lstm_backward"].points == 4
+    broken = _with_step_backward(ns, _step_backward("no forget")(None))
+    result = _results("ex09", {"lstm_backward": broken})["lstm_backward"]
+    assert result.points == 0 and "does not match" in result.reason or "missing" in result.reason
