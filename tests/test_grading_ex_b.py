@@ -15,7 +15,7 @@ from bptt.grading import get_exercise, run_checks
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
 DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
-EXERCISES = ("ex06", "ex09")
+EXERCISES = ("ex06", "ex09", "ex12")
 LSTM_PARTS = ("lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward")
 """ex09's parts that this file covers (its challenge and questions: tests/test_grading_ex08_13.py)."""
 
@@ -241,7 +241,98 @@ def _sequence_backward(carry_h=True, carry_c=True, accumulate=True, first=0):
     return factory
 
 
+def _ex12_gradient(change):
+    """truncated_gradient through the solution's path_sums, with one classic slip."""
+
+    def factory(ns):
+        def truncated_gradient(theta, u, T, y, tau):
+            return change(ns["path_sums"], theta, u, T, y, tau)
+
+        return truncated_gradient
+
+    return factory
+
+
+def _ex12_sum(path_sums, theta, u, T, y, *, reach, output_reach=None, scale=1.0):
+    c, seen = path_sums(u, T, output_reach or T), path_sums(u, T, reach)
+    return float(scale * np.sum((theta * c - y) * seen) / T)
+
+
+def _ex12_fixed_point(change):
+    def factory(ns):
+        return lambda u, T, y, tau: change(ns, u, T, y, tau)
+
+    return factory
+
+
 WRONG = [
+    # ex12
+    (
+        "ex12",
+        "truncated_gradient",
+        _ex12_gradient(lambda ps, th, u, T, y, tau: _ex12_sum(ps, th, u, T, y, reach=tau + 1)),
+        "off by one in the window",
+    ),
+    (
+        "ex12",
+        "truncated_gradient",
+        _ex12_gradient(lambda ps, th, u, T, y, tau: _ex12_sum(ps, th, u, T, y, reach=T)),
+        "this is the full gradient's answer",
+    ),
+    (
+        "ex12",
+        "truncated_gradient",
+        _ex12_gradient(
+            lambda ps, th, u, T, y, tau: _ex12_sum(ps, th, u, T, y, reach=tau, output_reach=tau)
+        ),
+        "truncation cuts the backward pass only",
+    ),
+    (
+        "ex12",
+        "truncated_gradient",
+        _ex12_gradient(lambda ps, th, u, T, y, tau: _ex12_sum(ps, th, u, T, y, reach=tau, scale=T)),
+        "divide by T",
+    ),
+    (
+        "ex12",
+        "truncated_gradient",
+        _ex12_gradient(
+            lambda ps, th, u, T, y, tau: _ex12_sum(ps, th, u, T, y, reach=tau, scale=-1)
+        ),
+        "wrong sign",
+    ),
+    (
+        "ex12",
+        "truncated_fixed_point",
+        _ex12_fixed_point(lambda ns, u, T, y, tau: ns["truncated_fixed_point"](u, T, y, T)),
+        "this is the full gradient's answer",
+    ),
+    (
+        "ex12",
+        "truncated_fixed_point",
+        _ex12_fixed_point(lambda ns, u, T, y, tau: ns["truncated_fixed_point"](u, T, y, tau + 1)),
+        "off by one in the window",
+    ),
+    (
+        "ex12",
+        "truncated_fixed_point",
+        _ex12_fixed_point(
+            lambda ns, u, T, y, tau: (
+                y * ns["path_sums"](u, T, tau).sum() / (ns["path_sums"](u, T, tau) ** 2).sum()
+            )
+        ),
+        "truncation cuts the backward pass only",
+    ),
+    (
+        "ex12",
+        "truncated_fixed_point",
+        _ex12_fixed_point(lambda ns, u, T, y, tau: -ns["truncated_fixed_point"](u, T, y, tau)),
+        "wrong sign",
+    ),
+    ("ex12", "q1", answer("q1", 1.0), "not right"),  # the optimum's own ratio
+    ("ex12", "q1", answer("q1", 1 / 1.1309), "not right"),  # the ratio upside down
+    ("ex12", "q2", answer("q2", 4), "not right"),  # p: the bound tau <= p only
+    ("ex12", "q2", answer("q2", 8), "not right"),  # 2p
     # ex09, the LSTM by hand (its challenge and questions: tests/test_grading_ex08_13.py)
     ("ex09", "lstm_step_forward", _step_forward(order=(0, 1, 3, 2)), "not i, f, q, g"),
     ("ex09", "lstm_step_forward", _step_forward(order=(1, 0, 2, 3)), "not f, i, g, q"),
@@ -379,3 +470,16 @@ def test_the_sequence_backward_is_scored_through_the_step_it_calls(namespaces):
     broken = _with_step_backward(ns, _step_backward("no forget")(None))
     result = _results("ex09", {"lstm_backward": broken})["lstm_backward"]
     assert result.points == 0 and "does not match" in result.reason or "missing" in result.reason
+
+
+def test_ex12_agrees_with_the_package_on_the_chapters_problem(namespaces):
+    """On +-1 signs the solution's closed form is the package's truncated BPTT (bptt.influence
+    runs the network and backpropagates with bptt.truncation)."""
+    from bptt.influence import InfluenceBalancing
+
+    ns = namespaces("solutions", "ex12")
+    problem = InfluenceBalancing(n_units=7, n_positive=2, steps=30, target=0.7)
+    for tau in (1, 2, 4, 7, 9):
+        for theta in (-0.4, 0.3):
+            ours = ns["truncated_gradient"](theta, problem.signs, 30, 0.7, tau)
+            assert np.isclose(ours, problem.gradient(theta, tau), rtol=1e-10, atol=1e-13)
