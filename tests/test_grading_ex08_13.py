@@ -403,7 +403,8 @@ def test_typical_wrong_answer_loses_the_part(namespaces, case):
 
 
 def test_every_part_has_two_wrong_answers():
-    assert_two_wrong_answers_per_part(EXERCISES, WRONG)
+    lstm = {("ex09", p) for p in ("lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward")}
+    assert_two_wrong_answers_per_part(EXERCISES, WRONG, skip=lstm)  # lstm: test_grading_ex_b
 
 
 def test_half_of_the_task_earns_half_of_the_challenge():

@@ -8,7 +8,7 @@ import types
 
 import numpy as np
 import pytest
-from grading_helpers import answer, graded_functions, wrong_id
+from grading_helpers import answer, assert_two_wrong_answers_per_part, graded_functions, wrong_id
 
 from bptt import jacobians, lstm
 from bptt.grading import get_exercise, run_checks
@@ -439,12 +439,8 @@ def test_typical_wrong_answer_loses_the_part(namespaces, case):
 
 
 def test_every_part_has_two_wrong_answers():
-    for exercise in EXERCISES:
-        for part in get_exercise(exercise).parts:
-            if exercise == "ex09" and part.name not in LSTM_PARTS:
-                continue  # tests/test_grading_ex08_13.py
-            count = sum(1 for e, p, _, _ in WRONG if (e, p) == (exercise, part.name))
-            assert count >= 2, f"{exercise} {part.name}: {count} wrong answers tested"
+    challenge = {("ex09", p.name) for p in get_exercise("ex09").parts if p.name not in LSTM_PARTS}
+    assert_two_wrong_answers_per_part(EXERCISES, WRONG, skip=challenge)  # challenge: ex08_13
 
 
 def test_a_prediction_of_the_right_order_earns_half():
@@ -460,16 +456,19 @@ def _with_step_backward(ns: dict, step_backward) -> types.FunctionType:
     return types.FunctionType(function.__code__, {**ns, "lstm_step_backward": step_backward})
 
 
-def test_the_sequence_backward_is_scored_through_the_step_it_calls(namespaces):
-    """lstm_backward calls lstm_step_backward by name from the notebook: with the package's step
-    in its place it scores full marks, with a step missing the forget gate it loses the part.
-    The part a reference step backward would be substituted in, for partial credit."""
+def test_a_wrong_step_costs_the_step_part_not_the_sequence_part(namespaces):
+    """Partial credit: lstm_backward calls lstm_step_backward by name from the notebook, and is
+    scored a second time with the course's step in its place. A step missing the forget gate
+    then costs lstm_step_backward only (the reason says the learner's own step breaks the
+    loop); a loop that drops the carry loses lstm_backward with either step."""
     ns = namespaces("solutions", "ex09")
+    broken_step = _step_backward("no forget")(None)
+    result = _results("ex09", {"lstm_backward": _with_step_backward(ns, broken_step)})["lstm_backward"]
+    assert result.points == 4, result.reason
+    assert "with your own lstm_step_backward" in result.reason
+    assert _results("ex09", {"lstm_step_backward": broken_step})["lstm_step_backward"].points == 0
     good = _with_step_backward(ns, lstm.step_backward)
-    assert _results("ex09", {"lstm_backward": good})["lstm_backward"].points == 4
-    broken = _with_step_backward(ns, _step_backward("no forget")(None))
-    result = _results("ex09", {"lstm_backward": broken})["lstm_backward"]
-    assert result.points == 0 and "does not match" in result.reason or "missing" in result.reason
+    assert _results("ex09", {"lstm_backward": good})["lstm_backward"].reason == "correct"
 
 
 def test_ex12_agrees_with_the_package_on_the_chapters_problem(namespaces):

@@ -610,6 +610,7 @@ EXERCISE = Exercise(
             _sequence_forward_inputs,
             _collect_sequence_forward,
             _score_sequence_forward,
+            substitutes=(("lstm_step_forward", lstm.step_forward),),
         ),
         Part(
             "lstm_backward",
@@ -618,6 +619,7 @@ EXERCISE = Exercise(
             _sequence_backward_inputs,
             _collect_sequence_backward,
             _score_sequence_backward,
+            substitutes=(("lstm_step_backward", lstm.step_backward),),
         ),
         Part("challenge", 6, ("train",), _held_out, _collect, _score, time_limit=TIME_LIMIT_S),
         number_question("q1", _q1_baseline, rtol=1e-2),
