@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bptt.grading import exercise_ids
+from bptt.grading import exercise_ids, get_exercise
 from bptt.grading.notebook import exercise_of
+from bptt.grading.parts import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
@@ -140,3 +141,16 @@ def test_the_toc_lists_exercises_and_solutions_in_chapter_order():
     for folder in ("exercises", "solutions"):
         listed = [line.split("file:")[1].strip() for line in toc if f"file: {folder}/ex" in line]
         assert listed == [f"{folder}/{p.stem}" for p in SOLUTIONS], listed
+
+
+def test_every_chapter_has_its_exercise():
+    chapters = sorted(p.name[:2] for p in (ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+    assert sorted(p.name[2:4] for p in SOLUTIONS) == chapters
+
+
+def test_each_kind_of_exercise_appears_at_least_twice():
+    counts = {kind: 0 for kind in KINDS}
+    for exercise in exercise_ids():
+        for kind in get_exercise(exercise).kinds:
+            counts[kind] += 1
+    assert min(counts.values()) >= 2, counts
