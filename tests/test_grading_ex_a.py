@@ -4,6 +4,7 @@ answers lose the part they get wrong, each with its specific hint (in-process, f
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from grading_helpers import (
@@ -17,7 +18,7 @@ from bptt.grading import get_exercise, run_checks
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
 DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
-EXERCISES = ("ex01",)
+EXERCISES = ("ex01", "ex02")
 
 
 def _results(exercise: str, functions: dict, seed: int = SELF_CHECK_SEED) -> dict:
@@ -34,7 +35,7 @@ def test_solution_scores_full_marks(namespaces, exercise, seed):
     assert [(r.part, r.reason) for r in results.values() if r.points != r.max_points] == []
 
 
-@pytest.mark.parametrize("exercise", ("ex01",))
+@pytest.mark.parametrize("exercise", ("ex01", "ex02"))
 def test_unanswered_exercise_scores_zero(namespaces, exercise):
     results = _results(exercise, graded_functions(namespaces("exercises", exercise), exercise))
     assert len(results) == len(get_exercise(exercise).parts)
@@ -90,6 +91,80 @@ def _ex01_running_sum(ns, loss_fn, W_hh, T):
     return ns["step_contributions"](loss_fn, W_hh, T).cumsum(0)
 
 
+# ----------------------------------------------------------------------------- ex02 wrong answers
+
+
+def _ex02_span(factor, *, earlier_left=False):
+    """span_jacobian as a product of factor(h_i, h_{i-1}, W_hh) over i = k+1..t."""
+
+    def factory(ns):
+        def span_jacobian(h, W_hh, k, t):
+            B, _, H = h.shape
+            states = np.concatenate([np.zeros((B, 1, H)), h], axis=1)  # states[:, i] = h_i, i >= 1
+            product = np.broadcast_to(np.eye(H), (B, H, H)).copy()
+            for i in range(k + 1, t + 1):
+                J = factor(states[:, i], states[:, i - 1], W_hh)
+                product = product @ J if earlier_left else J @ product
+            return product
+
+        return span_jacobian
+
+    return factory
+
+
+def _slope_now(h_i, h_prev, W):
+    return (1 - h_i**2)[:, :, None] * W
+
+
+def _ex02_span_with_h0(change):
+    """The solution's span_jacobian with its result changed; ``k`` and ``t`` passed along."""
+
+    def factory(ns):
+        return lambda h, W_hh, k, t: change(ns["span_jacobian"](h, W_hh, k, t), k, t)
+
+    return factory
+
+
+def _ex02_adjoints(carry=None, *, only_direct=False, end_only=False):
+    """bar h_k = g_k + carry(bar h_{k+1}, h_{k+1}, h_k, W_hh), backwards from bar h_T = g_T."""
+
+    def factory(ns):
+        def hidden_adjoints(h, W_hh, g):
+            if only_direct:
+                return g.copy()
+            direct = np.zeros_like(g) if end_only else g
+            bar = np.empty_like(g)
+            bar[:, -1] = g[:, -1]
+            for k in range(h.shape[1] - 1, 0, -1):
+                bar[:, k - 1] = direct[:, k - 1] + carry(bar[:, k], h[:, k], h[:, k - 1], W_hh)
+            return bar
+
+        return hidden_adjoints
+
+    return factory
+
+
+def _back_right(nxt, h_next, h_k, W):
+    return (nxt * (1 - h_next**2)) @ W
+
+
+def _ex02_weights(change):
+    """weight_gradient from delta and the paired states, with one mistake in change()."""
+
+    def factory(ns):
+        def weight_gradient(h0, h, W_hh, dh_bar):
+            h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
+            return change(h, h_prev, dh_bar)
+
+        return weight_gradient
+
+    return factory
+
+
+def _terms(delta, states):
+    return np.einsum("bki,bkj->kij", delta, states)
+
+
 WRONG = [
     ("ex01", "unrolled_forward", _ex01_forward(transpose=True), "W_hh is applied transposed"),
     ("ex01", "unrolled_forward", _ex01_forward(shift=True), "holds h_0..h_{T-1}"),
@@ -104,6 +179,94 @@ WRONG = [
     ("ex01", "q1", answer("q1", 23 * 10**2), "too high by more than"),  # quadratic growth
     ("ex01", "q2", answer("q2", 6848), "too low by more than"),  # the bytes at T = 10
     ("ex01", "q2", answer("q2", 6848 * 100**2), "too high by more than"),
+    # ex02
+    ("ex02", "span_jacobian", _ex02_span(_slope_now, earlier_left=True), "in the wrong order"),
+    (
+        "ex02",
+        "span_jacobian",
+        _ex02_span(lambda h_i, h_prev, W: (1 - h_prev**2)[:, :, None] * W),
+        "at the wrong step",
+    ),
+    (
+        "ex02",
+        "span_jacobian",
+        _ex02_span(lambda h_i, h_prev, W: W * (1 - h_i**2)[:, None, :]),
+        "multiplies W_hh from the left",
+    ),
+    (
+        "ex02",
+        "span_jacobian",
+        _ex02_span(lambda h_i, h_prev, W: np.broadcast_to(W, (len(h_i), *W.shape))),
+        "tanh derivative is missing",
+    ),
+    (
+        "ex02",
+        "span_jacobian",
+        _ex02_span_with_h0(lambda J, k, t: J.transpose(0, 2, 1)),
+        "transposed",
+    ),
+    (
+        "ex02",
+        "span_jacobian",
+        _ex02_span_with_h0(lambda J, k, t: 0 * J if k == t else J),
+        "the identity",
+    ),
+    ("ex02", "hidden_adjoints", _ex02_adjoints(only_direct=True), "only the direct gradients"),
+    (
+        "ex02",
+        "hidden_adjoints",
+        _ex02_adjoints(lambda nxt, h_next, h_k, W: (nxt * (1 - h_next**2)) @ W.T),
+        "is not transposed",
+    ),
+    (
+        "ex02",
+        "hidden_adjoints",
+        _ex02_adjoints(lambda nxt, h_next, h_k, W: (nxt * (1 - h_k**2)) @ W),
+        "at the wrong step",
+    ),
+    (
+        "ex02",
+        "hidden_adjoints",
+        _ex02_adjoints(lambda nxt, h_next, h_k, W: nxt @ W),
+        "tanh derivative is missing",
+    ),
+    ("ex02", "hidden_adjoints", _ex02_adjoints(_back_right, end_only=True), "only the last loss"),
+    (
+        "ex02",
+        "weight_gradient",
+        _ex02_weights(lambda h, h_prev, bar: _terms(bar * (1 - h**2), h_prev)[-1]),
+        "step T only",
+    ),
+    (
+        "ex02",
+        "weight_gradient",
+        _ex02_weights(lambda h, h_prev, bar: _terms(bar * (1 - h**2), h).sum(0)),
+        "not with h_k",
+    ),
+    (
+        "ex02",
+        "weight_gradient",
+        _ex02_weights(lambda h, h_prev, bar: _terms(bar * (1 - h_prev**2), h_prev).sum(0)),
+        "at the wrong step",
+    ),
+    (
+        "ex02",
+        "weight_gradient",
+        _ex02_weights(lambda h, h_prev, bar: _terms(bar, h_prev).sum(0)),
+        "tanh derivative is missing",
+    ),
+    (
+        "ex02",
+        "weight_gradient",
+        _ex02_weights(lambda h, h_prev, bar: _terms(bar * (1 - h**2), h_prev)[1:].sum(0)),
+        "first step is missing",
+    ),
+    (
+        "ex02",
+        "weight_gradient",
+        _ex02_weights(lambda h, h_prev, bar: _terms(bar * (1 - h**2), h_prev).sum(0).T),
+        "transposed",
+    ),
 ]
 
 
