@@ -18,7 +18,7 @@ from bptt.grading import get_exercise, run_checks
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
 DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
-EXERCISES = ("ex01", "ex02")
+EXERCISES = ("ex01", "ex02", "ex05")
 
 
 def _results(exercise: str, functions: dict, seed: int = SELF_CHECK_SEED) -> dict:
@@ -165,6 +165,43 @@ def _terms(delta, states):
     return np.einsum("bki,bkj->kij", delta, states)
 
 
+# ----------------------------------------------------------------------------- ex05 wrong answers
+
+
+def _ex05_loss(reduce):
+    """A hand-written cross-entropy with the per-prediction losses (B, T) reduced by reduce()."""
+
+    def factory(ns):
+        def sequence_loss(logits, targets):
+            picked = torch.log_softmax(logits, dim=-1).gather(-1, targets[..., None])[..., 0]
+            return reduce(-picked)
+
+        return sequence_loss
+
+    return factory
+
+
+def _ex05_train(*, zero_grad_after_backward=False, drop_last=False):
+    def factory(ns):
+        def train_steps(model, optimizer, batches, loss_fn):
+            losses = []
+            for x, y in batches[:-1] if drop_last else batches:
+                logits, _ = model(x)
+                loss = loss_fn(logits, y)
+                if not zero_grad_after_backward:
+                    optimizer.zero_grad()
+                loss.backward()
+                if zero_grad_after_backward:
+                    optimizer.zero_grad()
+                optimizer.step()
+                losses.append(loss.item())
+            return losses
+
+        return train_steps
+
+    return factory
+
+
 WRONG = [
     ("ex01", "unrolled_forward", _ex01_forward(transpose=True), "W_hh is applied transposed"),
     ("ex01", "unrolled_forward", _ex01_forward(shift=True), "holds h_0..h_{T-1}"),
@@ -267,6 +304,19 @@ WRONG = [
         _ex02_weights(lambda h, h_prev, bar: _terms(bar * (1 - h**2), h_prev).sum(0).T),
         "transposed",
     ),
+    # ex05 (the planted bugs themselves: test_planted_code_loses_every_part)
+    ("ex05", "sequence_loss", _ex05_loss(lambda l: l.sum(dim=1).mean()), "T times too large"),
+    ("ex05", "sequence_loss", _ex05_loss(lambda l: l.mean(dim=1).sum()), "B times too large"),
+    ("ex05", "sequence_loss", _ex05_loss(lambda l: l.sum()), "a sum"),
+    ("ex05", "sequence_loss", _ex05_loss(lambda l: l.mean().item()), "should return a tensor"),
+    ("ex05", "sequence_loss", _ex05_loss(lambda l: l.mean().detach()), "without a graph"),
+    (
+        "ex05",
+        "train_steps",
+        _ex05_train(zero_grad_after_backward=True),
+        "the parameters did not change",
+    ),
+    ("ex05", "train_steps", _ex05_train(drop_last=True), "expected 3 losses"),
 ]
 
 
@@ -288,3 +338,22 @@ def test_ex01_a_proportional_guess_gets_half_marks():
     result = _results("ex01", {"answers": lambda: {"q1": 23 * 10, "q2": 6848 * 100}})
     assert (result["q1"].points, result["q2"].points) == (0.5, 1), result
     assert "too high" in result["q1"].reason
+
+
+PLANTED = [
+    ("sequence_loss", "over which axis does your softmax normalise"),
+    ("train_steps", "what does .grad hold when the second batch's backward() runs"),
+]
+
+
+@pytest.mark.parametrize("part_name, hint", PLANTED)
+def test_planted_code_loses_every_part(namespaces, part_name, hint):
+    """The exercise notebook holds the planted bugs: each part scores zero, with its hint."""
+    functions = graded_functions(namespaces("exercises", "ex05"), "ex05")
+    result = _results("ex05", functions)[part_name]
+    assert result.points == 0, result
+    assert hint in result.reason, result.reason
+
+
+def test_every_planted_part_is_tested():
+    assert {p for p, _ in PLANTED} == set(get_exercise("ex05").names_of_parts)
