@@ -13,7 +13,10 @@ from grading_helpers import (
     graded_functions,
     wrong_id,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from bptt import jacobians, rnn
 from bptt.grading import get_exercise, run_checks
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
@@ -40,6 +43,73 @@ def test_unanswered_exercise_scores_zero(namespaces, exercise):
     results = _results(exercise, graded_functions(namespaces("exercises", exercise), exercise))
     assert len(results) == len(get_exercise(exercise).parts)
     assert all(r.points == 0 and r.reason == "not implemented yet" for r in results.values())
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_solutions_score_full_marks_on_any_inputs(namespaces, seed):
+    """The inputs (values and sizes) change with the seed; the solutions pass for all."""
+    for exercise in EXERCISES:
+        functions = graded_functions(namespaces("solutions", exercise), exercise)
+        if exercise == "ex01":
+            functions.pop("answers")  # the predictions are of fixed experiments
+        results = _results(exercise, functions, seed)
+        assert [(r.part, r.reason) for r in results.values() if r.points != r.max_points] == []
+
+
+# ----------------------------------------------------------------------------- the package agrees
+
+
+def _package_adjoints(h, W_hh, g):
+    """ex02's bar h_k from bptt.jacobians: one product back from every loss t (eq.
+    ``gradient-every-step-loss`` as a sum, not the recursion)."""
+    J = jacobians.step_jacobians(h, W_hh)
+    T = h.shape[1]
+    return sum(
+        np.pad(jacobians.gradients_from_last(J[:, :t], g[:, t - 1]), ((0, 0), (0, T - t), (0, 0)))
+        for t in range(1, T + 1)
+    )[:, 1:]
+
+
+def _package_weight_gradient(h0, h, W_hh, dh_bar):
+    """ex02's dL/dW_hh from bptt.rnn.step_backward, one step at a time."""
+    h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
+    total = 0.0
+    for k in range(h.shape[1]):
+        no_input, no_W_xh = np.zeros((len(h), 1)), np.zeros((h.shape[2], 1))  # only W_hh is read
+        cache = rnn.StepCache(no_input, h_prev[:, k], h[:, k], no_W_xh, W_hh, "tanh")
+        total = total + rnn.step_backward(dh_bar[:, k], cache)["W_hh"]
+    return total
+
+
+def _torch_cross_entropy(logits, targets):
+    return torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+    )
+
+
+PACKAGE = [
+    (
+        "ex02",
+        "span_jacobian",
+        lambda h, W, k, t: jacobians.span_product(jacobians.step_jacobians(h, W), k, t),
+    ),
+    ("ex02", "hidden_adjoints", _package_adjoints),
+    ("ex02", "weight_gradient", _package_weight_gradient),
+    ("ex05", "sequence_loss", _torch_cross_entropy),
+]
+
+
+@pytest.mark.parametrize(
+    "exercise, name, function", PACKAGE, ids=[f"{e}-{n}" for e, n, _ in PACKAGE]
+)
+def test_independent_implementations_score_full_marks(exercise, name, function):
+    """The package's own implementations (and torch's) pass the checks written without them."""
+    for seed in (SELF_CHECK_SEED, DEFAULT_SEED):
+        result = _results(exercise, {name: function}, seed)[name]
+        assert result.points == result.max_points, result
 
 
 # ----------------------------------------------------------------------------- ex01 wrong answers
