@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -154,3 +155,11 @@ def test_each_kind_of_exercise_appears_at_least_twice():
         for kind in get_exercise(exercise).kinds:
             counts[kind] += 1
     assert min(counts.values()) >= 2, counts
+
+
+@pytest.mark.parametrize("folder", ["chapters", "solutions", "exercises"])
+def test_open_in_colab_badges_open_the_notebook_they_sit_in(folder):
+    for path in sorted((ROOT / folder).glob("*.ipynb")):
+        text = "".join(_source(c) for c in _cells(path) if c["cell_type"] == "markdown")
+        for target in re.findall(r"colab\.research\.google\.com/github/\S+?/blob/[^/]+/([^)\s]+)", text):
+            assert target == f"{folder}/{path.name}", f"{folder}/{path.name} opens {target} on Colab"

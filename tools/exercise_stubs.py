@@ -11,7 +11,8 @@ indentation::
 Solution code must sit inside a function (an indented marker): a stub at the top level of a cell
 would raise when the notebook runs, so :func:`strip_code` refuses it. In markdown cells, lines
 between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` are removed (a cell left empty
-is dropped), and the title ``# Solution N: ...`` becomes ``# Exercise N: ...``.
+is dropped), the title ``# Solution N: ...`` becomes ``# Exercise N: ...``, and an Open-in-Colab
+link to the solution notebook becomes a link to the exercise notebook.
 
 A *find-the-bug* exercise shows the learner code with one planted bug instead of a stub: the
 solution cell holds the fixed code (tagged ``hide-input``, no markers needed) and carries the
@@ -80,6 +81,11 @@ def strip_code(source: str, where: str = "code cell") -> str:
     return "\n".join(out)
 
 
+def _own_notebook_links(source: str) -> str:
+    """Open-in-Colab links of the solution point at the exercise notebook instead."""
+    return re.sub(r"(colab\.research\.google\.com/github/\S+?/blob/[^/]+/)solutions/", r"\1exercises/", source)
+
+
 def strip_markdown(source: str, where: str = "markdown cell") -> str:
     """``source`` without its solution regions, and a ``# Solution N:`` title made ``# Exercise N:``."""
     lines = source.split("\n")
@@ -137,7 +143,7 @@ def exercise_from_solution(solution: dict) -> dict:
             cell["outputs"] = []
             cell["execution_count"] = None
         elif cell.get("cell_type") == "markdown":
-            cell["source"] = strip_markdown(source, where)
+            cell["source"] = _own_notebook_links(strip_markdown(source, where))
             if not cell["source"].strip():
                 continue
         cells.append(cell)
