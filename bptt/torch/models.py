@@ -483,7 +483,60 @@ class SequenceRegressor(nn.Module):
         return self.readout(hidden), state
 
 
-class SeedStack(nn.Module):
+def _recurrent_block_index(name: str, s: int, S: int, D: int, H: int, G: int):
+    """Where seed s's copy of a recurrent parameter ``name`` (``weight_ih``, ``weight_hh``,
+    ``bias_ih``, ``bias_hh``) sits in the block-diagonal layer of S seeds with D inputs, H units
+    and G gate blocks per seed: gate block k of the stacked parameter holds the S seeds' block k."""
+    rows = torch.cat([torch.arange(k * S * H + s * H, k * S * H + (s + 1) * H) for k in range(G)])
+    if name.startswith("bias"):
+        return (rows,)
+    cols = torch.arange(s * D, (s + 1) * D) if name == "weight_ih" else torch.arange(s * H, (s + 1) * H)
+    return (rows[:, None], cols[None, :])
+
+
+def _core_pairs(layer: RecurrentLayer):
+    core = layer.core
+    return [("weight_ih", core.weight_ih_l0), ("weight_hh", core.weight_hh_l0),
+            ("bias_ih", core.bias_ih_l0), ("bias_hh", core.bias_hh_l0)]
+
+
+def _check_seeds(seeds) -> tuple[int, ...]:
+    seeds = tuple(seeds)
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ValueError(f"seeds: expected a non-empty sequence of ints, got {seeds!r}")
+    return seeds
+
+
+class _BlockStack(nn.Module):
+    """What :class:`SeedStack` and :class:`CharLMSeedStack` share: S single models packed into
+    one stacked model, parameter by parameter, each seed's copy at ``_block_index(name, s)``;
+    entries that belong to no seed start at zero and a gradient hook keeps them there."""
+
+    def _pack(self, models, stacked) -> None:
+        with torch.no_grad():
+            for name, big in self._pairs(stacked):
+                big.zero_()
+                mask = torch.zeros_like(big)
+                for s, model in enumerate(models):
+                    index = self._block_index(name, s)
+                    big[index] = dict(self._pairs(model))[name]
+                    mask[index] = 1.0
+                if not bool(mask.all()):  # some entries couple two seeds: keep them at zero
+                    big.register_hook(lambda grad, mask=mask: grad * mask)
+
+    def _unpack(self, s: int, stacked):
+        v.integer("s", s, minimum=0)
+        if s >= len(self.seeds):
+            raise ValueError(f"s: expected an index below {len(self.seeds)}, got {s}")
+        model = self._single(self.seeds[s])
+        with torch.no_grad():
+            big = dict(self._pairs(stacked))
+            for name, small in self._pairs(model):
+                small.copy_(big[name][self._block_index(name, s)])
+        return model
+
+
+class SeedStack(_BlockStack):
     """S independently initialised :class:`SequenceRegressor` models trained as one network.
 
     The S models (one per seed in ``seeds``, each exactly ``SequenceRegressor(input_size,
@@ -494,7 +547,8 @@ class SeedStack(nn.Module):
     (SGD, Adam) whose off-diagonal state starts at zero, ``loss = sum over seeds of each seed's
     loss`` trains the S models exactly as S separate runs would (tested), at about the cost of
     one run, because small recurrent layers are bound by per-step overhead, not arithmetic.
-    Not for layer norm (it would mix the seeds) or a global-norm clip.
+    Not for layer norm (it would mix the seeds; :class:`CharLMSeedStack` normalises per seed)
+    or a global-norm clip.
 
     Call it with ``x`` (B, T, S*D): seed s reads columns ``s*D:(s+1)*D`` (:meth:`stack_inputs`
     builds it from S batches); it returns ``y_hat`` of shape (B, S, O) and the final state.
@@ -505,9 +559,7 @@ class SeedStack(nn.Module):
                  cell: str = "rnn", dtype: torch.dtype | None = None,
                  device: str | torch.device | None = None, **options):
         super().__init__()
-        seeds = tuple(seeds)
-        if not seeds or not all(isinstance(s, int) for s in seeds):
-            raise ValueError(f"seeds: expected a non-empty sequence of ints, got {seeds!r}")
+        seeds = _check_seeds(seeds)
         if options.get("layer_norm"):
             raise ValueError("layer_norm: a layer norm over the stack would mix the seeds")
         self.seeds, self.cell = seeds, cell
@@ -518,18 +570,7 @@ class SeedStack(nn.Module):
         S, (D, H, O) = len(seeds), self.sizes
         self.stack = SequenceRegressor(S * D, S * H, S * O, readout="last", cell=cell, seed=0,
                                        dtype=dtype, device=device, **options)
-        self._masks = {}
-        with torch.no_grad():
-            for name, big in self._pairs(self.stack):
-                big.zero_()
-                mask = torch.zeros_like(big)
-                for s, model in enumerate(models):
-                    small = dict(self._pairs(model))[name]
-                    index = self._block_index(name, s)
-                    big[index] = small
-                    mask[index] = 1.0
-                self._masks[name] = mask
-                big.register_hook(lambda grad, mask=mask: grad * mask)
+        self._pack(models, self.stack)
 
     def _single(self, seed: int) -> SequenceRegressor:
         D, H, O = self.sizes
@@ -538,24 +579,17 @@ class SeedStack(nn.Module):
 
     @staticmethod
     def _pairs(model: SequenceRegressor):
-        core = model.rnn.core
-        return [("weight_ih", core.weight_ih_l0), ("weight_hh", core.weight_hh_l0),
-                ("bias_ih", core.bias_ih_l0), ("bias_hh", core.bias_hh_l0),
-                ("readout_weight", model.readout.weight), ("readout_bias", model.readout.bias)]
+        return _core_pairs(model.rnn) + [("readout_weight", model.readout.weight),
+                                         ("readout_bias", model.readout.bias)]
 
     def _block_index(self, name: str, s: int):
         """Where seed s's copy of parameter ``name`` sits in the stacked parameter."""
         S, (D, H, O) = len(self.seeds), self.sizes
-        G = _GATES[self.cell]
-        rows = torch.cat([torch.arange(k * S * H + s * H, k * S * H + (s + 1) * H) for k in range(G)])
-        if name.startswith("readout"):
-            rows = torch.arange(s * O, (s + 1) * O)
-            cols = torch.arange(s * H, (s + 1) * H)
-        else:
-            cols = torch.arange(s * D, (s + 1) * D) if name == "weight_ih" else torch.arange(s * H, (s + 1) * H)
-        if name.endswith("bias") or name.startswith("bias"):
-            return (rows,)
-        return (rows[:, None], cols[None, :])
+        if name == "readout_weight":
+            return (torch.arange(s * O, (s + 1) * O)[:, None], torch.arange(s * H, (s + 1) * H)[None, :])
+        if name == "readout_bias":
+            return (torch.arange(s * O, (s + 1) * O),)
+        return _recurrent_block_index(name, s, S, D, H, _GATES[self.cell])
 
     def stack_inputs(self, xs) -> torch.Tensor:
         """S tensors (B, T, D), one per seed, -> the stacked input (B, T, S*D)."""
@@ -571,12 +605,124 @@ class SeedStack(nn.Module):
 
     def unstack(self, s: int) -> SequenceRegressor:
         """Seed number ``s`` (an index into ``seeds``) as a separate SequenceRegressor."""
-        v.integer("s", s, minimum=0)
-        if s >= len(self.seeds):
-            raise ValueError(f"s: expected an index below {len(self.seeds)}, got {s}")
-        model = self._single(self.seeds[s])
-        with torch.no_grad():
-            big = dict(self._pairs(self.stack))
-            for name, small in self._pairs(model):
-                small.copy_(big[name][self._block_index(name, s)])
-        return model
+        return self._unpack(s, self.stack)
+
+
+class GroupedLayerNorm(nn.Module):
+    """Layer normalisation (eq. `stabilizers-layer-norm`) of each of ``groups`` consecutive
+    blocks of ``size`` units on its own: a (..., groups*size) -> LN(a) of the same shape, with
+    a gain ``weight`` and a bias ``bias`` of shape (groups*size,) (initially 1 and 0).
+    ``groups=1`` is ``nn.LayerNorm(size)``; :class:`CharLMSeedStack` uses one group per seed."""
+
+    def __init__(self, groups: int, size: int, *, eps: float = 1e-5,
+                 dtype: torch.dtype | None = None):
+        super().__init__()
+        v.integer("groups", groups, minimum=1)
+        v.integer("size", size, minimum=1)
+        self.groups, self.size, self.eps = groups, size, float(eps)
+        self.weight = nn.Parameter(torch.ones(groups * size, dtype=dtype))
+        self.bias = nn.Parameter(torch.zeros(groups * size, dtype=dtype))
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        if not isinstance(a, torch.Tensor) or a.dim() < 1 or a.shape[-1] != self.groups * self.size:
+            got = tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__
+            raise ValueError(f"a: expected shape (..., {self.groups * self.size}) "
+                             f"(groups * size = {self.groups} * {self.size}), got {got}")
+        z = F.layer_norm(a.unflatten(-1, (self.groups, self.size)), (self.size,), eps=self.eps)
+        return z.flatten(-2) * self.weight + self.bias
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}, size={self.size}, eps={self.eps}"
+
+
+class CharLMSeedStack(_BlockStack):
+    """S independently initialised :class:`CharLM` models trained as one network.
+
+    Seed s's model is exactly ``CharLM(vocab_size, hidden_size, embedding_dim=E, cell=cell,
+    seed=s, **cell_options)``. The stack holds one embedding table of S*V rows (seed s's table in
+    rows s*V..(s+1)*V-1, looked up with its own ids shifted by s*V), a block-diagonal recurrent
+    layer of S*H units as in :class:`SeedStack`, and a block-diagonal read-out to S*V scores; with
+    ``layer_norm=True`` the recurrent layer normalises each seed's H units on their own
+    (:class:`GroupedLayerNorm`), so no parameter and no activation couples two seeds. Trained with
+    an elementwise optimiser on the sum over seeds of each seed's loss, it follows the S
+    separate runs (tested), at the cost of about one or two runs for these small models.
+
+    Shapes: tokens (B, T, S), seed s's ids in ``tokens[..., s]`` (:meth:`stack_inputs`);
+    :meth:`embed` gives the stacked input (B, T, S*E), ``self.rnn`` the states (B, T, S*H),
+    :meth:`read` the scores (B, T, S, V); ``forward`` chains the three. :meth:`unstack` gives seed
+    s's model back as an ordinary :class:`CharLM`.
+    """
+
+    def __init__(self, seeds, vocab_size: int, hidden_size: int, *, embedding_dim: int = 32,
+                 cell: str = "lstm", dtype: torch.dtype | None = None,
+                 device: str | torch.device | None = None, **cell_options):
+        super().__init__()
+        seeds = _check_seeds(seeds)
+        self.seeds, self.cell = seeds, cell
+        self.sizes = (vocab_size, embedding_dim, hidden_size)
+        self.options = dict(cell_options)
+        self._dtype, self._device = dtype, device
+        models = [self._single(s) for s in seeds]  # validates the sizes and the options
+        S, V, E, H = len(seeds), vocab_size, embedding_dim, hidden_size
+        self.embedding = nn.Embedding(S * V, E, dtype=dtype)
+        self.rnn = RecurrentLayer(cell, S * E, S * H, dtype=dtype, **cell_options)
+        if cell_options.get("layer_norm"):
+            self.rnn.norm = GroupedLayerNorm(S, H, eps=models[0].rnn.norm.eps, dtype=dtype)
+        self.readout = nn.Linear(S * H, S * V, dtype=dtype)
+        self.register_buffer("_offsets", torch.arange(S) * V, persistent=False)
+        self.to(resolve_device(device))  # where the single models live, before packing them
+        self._pack(models, self)
+
+    def _single(self, seed: int) -> CharLM:
+        V, E, H = self.sizes
+        return CharLM(V, H, embedding_dim=E, cell=self.cell, seed=seed, dtype=self._dtype,
+                      device=self._device, **self.options)
+
+    @staticmethod
+    def _pairs(model):
+        pairs = [("embedding", model.embedding.weight)] + _core_pairs(model.rnn)
+        if model.rnn.norm is not None:
+            pairs += [("norm_weight", model.rnn.norm.weight), ("norm_bias", model.rnn.norm.bias)]
+        return pairs + [("readout_weight", model.readout.weight), ("readout_bias", model.readout.bias)]
+
+    def _block_index(self, name: str, s: int):
+        """Where seed s's copy of parameter ``name`` sits in the stacked parameter."""
+        S, (V, E, H) = len(self.seeds), self.sizes
+        if name == "embedding":
+            return (torch.arange(s * V, (s + 1) * V),)
+        if name.startswith("norm"):
+            return (torch.arange(s * H, (s + 1) * H),)
+        if name == "readout_weight":
+            return (torch.arange(s * V, (s + 1) * V)[:, None], torch.arange(s * H, (s + 1) * H)[None, :])
+        if name == "readout_bias":
+            return (torch.arange(s * V, (s + 1) * V),)
+        return _recurrent_block_index(name, s, S, E, H, _GATES[self.cell])
+
+    def stack_inputs(self, tokens) -> torch.Tensor:
+        """S id tensors (B, T), one per seed, -> the stacked ids (B, T, S)."""
+        tokens = list(tokens)
+        if len(tokens) != len(self.seeds):
+            raise ValueError(f"tokens: expected {len(self.seeds)} batches (one per seed), got {len(tokens)}")
+        return torch.stack(tokens, dim=-1)
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T, S) of ids in [0, V) -> the stacked embeddings (B, T, S*E)."""
+        S, V = len(self.seeds), self.sizes[0]
+        if not isinstance(tokens, torch.Tensor) or tokens.dim() != 3 or tokens.shape[2] != S:
+            got = tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
+            raise ValueError(f"tokens: expected ids of shape (B, T, S) with S = {S} seeds, got {got}")
+        _check_tokens(tokens.flatten(1), V)
+        return self.embedding(tokens + self._offsets).flatten(-2)
+
+    def read(self, hidden: torch.Tensor) -> torch.Tensor:
+        """States (B, T, S*H) -> scores (B, T, S, V), seed s's in ``[:, :, s]``."""
+        return self.readout(hidden).unflatten(-1, (len(self.seeds), self.sizes[0]))
+
+    def forward(self, tokens: torch.Tensor, state=None):
+        """tokens (B, T, S) -> (logits (B, T, S, V), state of the stacked layer (B, S*H))."""
+        hidden, state = self.rnn(self.embed(tokens), state)
+        return self.read(hidden), state
+
+    def unstack(self, s: int) -> CharLM:
+        """Seed number ``s`` (an index into ``seeds``) as a separate CharLM."""
+        return self._unpack(s, self)
