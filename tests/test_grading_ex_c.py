@@ -1,0 +1,116 @@
+"""The checks of exercises ex14, ex15, ex16 and ex17 are not vacuous: solutions score full marks
+at two seeds, stubs (or the planted bugs of the find-the-bug parts) score zero, and typical wrong
+answers lose the part they get wrong, each with its specific hint (in-process, fast)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from grading_helpers import (
+    answer,
+    assert_two_wrong_answers_per_part,
+    graded_functions,
+    wrong_id,
+)
+
+from bptt.grading import get_exercise, run_checks
+from bptt.grading.selfcheck import SELF_CHECK_SEED
+
+DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
+EXERCISES = ("ex14",)
+
+
+def _points(exercise: str, functions: dict, seed: int = SELF_CHECK_SEED) -> dict:
+    return {
+        r.part: (r.points, r.max_points, r.reason)
+        for r in run_checks(exercise, functions, seed=seed)
+    }
+
+
+@pytest.mark.parametrize("seed", [SELF_CHECK_SEED, DEFAULT_SEED])
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_solution_scores_full_marks(namespaces, exercise, seed):
+    functions = graded_functions(namespaces("solutions", exercise), exercise)
+    results = _points(exercise, functions, seed)
+    assert list(results) == [p.name for p in get_exercise(exercise).parts]
+    assert {part: r for part, r in results.items() if r[0] != r[1]} == {}
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_unanswered_exercise_scores_zero(namespaces, exercise):
+    """Stubs score "not implemented yet"; a planted bug scores nothing (its own tests below)."""
+    results = _points(exercise, graded_functions(namespaces("exercises", exercise), exercise))
+    assert len(results) == len(get_exercise(exercise).parts)
+    assert all(p == 0 for p, _, _ in results.values()), results
+
+
+# ----------------------------------------------------------------------------- wrong answers
+# Each factory takes the solution's namespace and returns a wrong version of one function.
+
+
+def _ex14_plain(count):
+    return lambda ns: count
+
+
+def _ex14_checkpoint(count):
+    return lambda ns: lambda B, T, H, s: count(ns, B, T, H, s)
+
+
+WRONG = [
+    # ex14
+    ("ex14", "bptt_values", _ex14_plain(lambda B, T, H: B * H * T), "h_0 is kept too"),
+    ("ex14", "bptt_values", _ex14_plain(lambda B, T, H: 8 * B * H * (T + 1)), "that is bytes"),
+    ("ex14", "bptt_values", _ex14_plain(lambda B, T, H: 2 * B * H * T), "one state, not two"),
+    (
+        "ex14",
+        "checkpoint_values",
+        _ex14_checkpoint(lambda ns, B, T, H, s: B * H * (T + 1)),
+        "that is plain BPTT's count",
+    ),
+    (
+        "ex14",
+        "checkpoint_values",
+        _ex14_checkpoint(lambda ns, B, T, H, s: B * H * (math.ceil(T / s) + s + 1)),
+        "only the states entering segments 2, 3",
+    ),
+    (
+        "ex14",
+        "checkpoint_values",
+        _ex14_checkpoint(lambda ns, B, T, H, s: B * H * (T // s + s)),
+        "with a ceiling",
+    ),
+    (
+        "ex14",
+        "checkpoint_values",
+        _ex14_checkpoint(lambda ns, B, T, H, s: B * H * math.ceil(T / s)),
+        "own states are missing",
+    ),
+    ("ex14", "q1", answer("q1", 15.64 * 8), "too high by more than"),
+    ("ex14", "q1", answer("q1", 15.64 / 1.8), "within 2.25 times, but too low"),
+    ("ex14", "q2", answer("q2", 15.64), "too high by more than"),
+    ("ex14", "q2", answer("q2", 1 / 32), "too low by more than"),
+]
+
+
+def _wrong_points(namespaces, case) -> tuple:
+    exercise, part_name, factory, _ = case
+    part = get_exercise(exercise).part(part_name)
+    functions = graded_functions(namespaces("solutions", exercise), exercise)
+    wrong = factory(namespaces("solutions", exercise))
+    (name,) = [n for n in part.needs if n != "answers"] or ["answers"]
+    result = _points(exercise, {**functions, name: wrong})[part_name]
+    return result
+
+
+@pytest.mark.parametrize("case", WRONG, ids=[wrong_id(c) for c in WRONG])
+def test_typical_wrong_answer_loses_the_part(namespaces, case):
+    points, most, reason = _wrong_points(namespaces, case)
+    assert points < most, reason
+    assert case[3] in reason, reason
+    if "within 2.25 times" not in case[3]:
+        assert points == 0, reason
+
+
+def test_every_part_has_two_wrong_answers():
+    assert_two_wrong_answers_per_part(EXERCISES, WRONG)
