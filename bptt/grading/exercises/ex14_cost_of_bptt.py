@@ -32,7 +32,19 @@ from ._support import rng_for, single_threaded, torch
 
 D_IN = 3  # input size of the measured layer (D): the data is not charged, so D plays no part
 MIB = 2**20
-Q_B, Q_T, Q_H, Q_SEGMENT, Q_BYTES = 16, 1000, 256, 32, 4  # the predictions: float32
+Q_B, Q_T, Q_H, Q_SEGMENT = 16, 1000, 256, 32  # the predictions, measured in float32
+EACH_ONCE = (
+    "each step keeps one state, not two: the tanh's output h_t is the next step's matmul "
+    "input, one block of memory"
+)
+FIRST_BOUNDARY = (
+    "the state entering the first segment is h_0 = 0, made inside the first segment: only the "
+    "states entering segments 2, 3, ... are kept"
+)
+NO_SEGMENT = (
+    "the recomputed segment's own states are missing: while it is backpropagated it holds "
+    "s + 1 states"
+)
 
 
 def _integer(value, what: str) -> int:
@@ -43,7 +55,7 @@ def _integer(value, what: str) -> int:
     number = float(number.reshape(()))
     if not math.isfinite(number) or number != round(number):
         raise WrongOutput(f"{what} should return a whole number of values, got {number:g}")
-    return int(round(number))
+    return round(number)
 
 
 def _layer(H: int, dtype):
@@ -121,10 +133,12 @@ def _score_bptt(cases, values) -> Verdict:
         name = _bptt_name(B, T, H)
         expected = _plain_bytes(B, T, H, torch().float64) // 8
         variants = [
-            (B * H * T, "one state short: the initial state h_0 is kept too (step 1's matmul reads it)"),
+            (
+                B * H * T,
+                "one state short: the initial state h_0 is kept too (step 1's matmul reads it)",
+            ),
             (8 * expected, "that is bytes (float64): count values"),
-            (2 * B * H * T, "each step keeps one state, not two: the tanh's output h_t is the next "
-             "step's matmul input, one block of memory"),
+            (2 * B * H * T, EACH_ONCE),
             (B * H * (T + 1) * T, "memory grows linearly in T"),
         ]
         hints.append(_value_hint(name, _integer(values[name], name), expected, variants))
@@ -166,12 +180,16 @@ def _score_checkpoint(cases, values) -> Verdict:
         expected = _checkpoint_bytes(B, T, H, s, torch().float64) // 8
         segments = -(-T // s)
         variants = [
-            (B * H * (T + 1), "that is plain BPTT's count: checkpointing keeps one state per segment"),
-            (B * H * (segments + s + 1), "the state entering the first segment is h_0 = 0, made "
-             "inside the first segment: only the states entering segments 2, 3, ... are kept"),
-            (B * H * (T // s + s), "count the segments with a ceiling: the last one may be shorter"),
-            (B * H * segments, "the recomputed segment's own states are missing: while it is "
-             "backpropagated it holds s + 1 states"),
+            (
+                B * H * (T + 1),
+                "that is plain BPTT's count: checkpointing keeps one state per segment",
+            ),
+            (B * H * (segments + s + 1), FIRST_BOUNDARY),
+            (
+                B * H * (T // s + s),
+                "count the segments with a ceiling: the last one may be shorter",
+            ),
+            (B * H * segments, NO_SEGMENT),
             (8 * expected, "that is bytes (float64): count values"),
         ]
         hints.append(_value_hint(name, _integer(values[name], name), expected, variants))
