@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from grading_helpers import (
     answer,
@@ -18,7 +19,7 @@ from bptt.grading import get_exercise, run_checks
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
 DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
-EXERCISES = ("ex14",)
+EXERCISES = ("ex14", "ex15")
 
 
 def _points(exercise: str, functions: dict, seed: int = SELF_CHECK_SEED) -> dict:
@@ -57,6 +58,46 @@ def _ex14_checkpoint(count):
     return lambda ns: lambda B, T, H, s: count(ns, B, T, H, s)
 
 
+def _ex15_rnn(transpose=False, tanh=True, shift=False, local=False):
+    """rnn_path_gradient with one typical mistake."""
+
+    def rnn_path_gradient(x, W_xh, W_hh, b, u, t):
+        states, h = [np.zeros(W_hh.shape[0])], np.zeros(W_hh.shape[0])
+        for s in range(t + 1):
+            h = np.tanh(W_xh @ x[s] + W_hh @ h + b)
+            states.append(h)
+        grad, r = np.zeros_like(x), u
+        for s in range(t, -1 if not local else t - 1, -1):
+            h_s = states[s] if shift else states[s + 1]
+            delta = r * (1 - h_s**2) if tanh else r
+            grad[s] = W_xh.T @ delta
+            r = (W_hh if transpose else W_hh.T) @ delta
+        return grad
+
+    return lambda ns: rnn_path_gradient
+
+
+def _ex15_attention(values_only=False, query=True, scale=True, causal=True):
+    """attention_path_gradient with one typical mistake."""
+
+    def attention_path_gradient(x, W_q, W_k, W_v, W_o, u, t):
+        root = np.sqrt(x.shape[1]) if scale else 1.0
+        seen = t + 1 if causal else x.shape[0]
+        q, keys, values = W_q @ x[t], x[:seen] @ W_k.T, x[:seen] @ W_v.T
+        alpha = np.exp(keys @ q / root)
+        alpha /= alpha.sum()
+        w = W_o.T @ u
+        c = values @ w
+        g = 0 * alpha if values_only else alpha * (c - alpha @ c)
+        grad = np.zeros_like(x)
+        grad[:seen] = np.outer(alpha, W_v.T @ w) + np.outer(g, W_k.T @ q) / root
+        if query:
+            grad[t] += W_q.T @ (g @ keys) / root
+        return grad
+
+    return lambda ns: attention_path_gradient
+
+
 WRONG = [
     # ex14
     ("ex14", "bptt_values", _ex14_plain(lambda B, T, H: B * H * T), "h_0 is kept too"),
@@ -90,6 +131,19 @@ WRONG = [
     ("ex14", "q1", answer("q1", 15.64 / 1.8), "within 2.25 times, but too low"),
     ("ex14", "q2", answer("q2", 15.64), "too high by more than"),
     ("ex14", "q2", answer("q2", 1 / 32), "too low by more than"),
+    # ex15
+    ("ex15", "rnn_path_gradient", _ex15_rnn(local=True), "a product of Jacobians"),
+    ("ex15", "rnn_path_gradient", _ex15_rnn(transpose=True), "W_hh is transposed"),
+    ("ex15", "rnn_path_gradient", _ex15_rnn(tanh=False), "tanh derivative diag(1 - h_s^2)"),
+    ("ex15", "rnn_path_gradient", _ex15_rnn(shift=True), "not h_{s-1}"),
+    ("ex15", "attention_path_gradient", _ex15_attention(values_only=True), "through the values"),
+    ("ex15", "attention_path_gradient", _ex15_attention(query=False), "also forms the query"),
+    ("ex15", "attention_path_gradient", _ex15_attention(scale=False), "1/sqrt(d) is missing"),
+    ("ex15", "attention_path_gradient", _ex15_attention(causal=False), "the causal mask"),
+    ("ex15", "q1", answer("q1", 1e-5), "not right"),
+    ("ex15", "q1", answer("q1", 1.0), "not right"),
+    ("ex15", "q2", answer("q2", 1 / 40), "not right"),
+    ("ex15", "q2", answer("q2", 1.0), "not right"),
 ]
 
 
