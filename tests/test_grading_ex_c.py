@@ -19,7 +19,7 @@ from bptt.grading import get_exercise, run_checks
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
 DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
-EXERCISES = ("ex14", "ex15")
+EXERCISES = ("ex14", "ex15", "ex16")
 
 
 def _points(exercise: str, functions: dict, seed: int = SELF_CHECK_SEED) -> dict:
@@ -98,6 +98,40 @@ def _ex15_attention(values_only=False, query=True, scale=True, causal=True):
     return lambda ns: attention_path_gradient
 
 
+def _ex16_loss(reduce, grad_on_padding=False):
+    """masked_loss with a wrong reduction ``reduce(step_losses, mask)`` of the (B, T) losses."""
+
+    def masked_loss(logits, targets, lengths):
+        B, T, _ = logits.shape
+        mask = np.arange(T)[None, :] < lengths[:, None]
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        steps = -np.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
+        weights = reduce(np.ones_like(steps), mask)  # d loss / d step loss, (B, T)
+        grad = np.exp(log_probs)
+        grad[np.arange(B)[:, None], np.arange(T)[None, :], targets] -= 1
+        if grad_on_padding:
+            weights = np.full_like(weights, weights.max())
+        return (steps * reduce(np.ones_like(steps), mask)).sum(), grad * weights[..., None]
+
+    return lambda ns: masked_loss
+
+
+def _ex16_forcing(change):
+    def factory(ns):
+        def teacher_forcing(tokens, lengths, start):
+            return change(*ns["teacher_forcing"](tokens, lengths, start), tokens, lengths)
+
+        return teacher_forcing
+
+    return factory
+
+
+def _ex16_planted(name):
+    """The planted (buggy) function, as the exercise notebook defines it."""
+    return ("exercises", name)
+
+
 WRONG = [
     # ex14
     ("ex14", "bptt_values", _ex14_plain(lambda B, T, H: B * H * T), "h_0 is kept too"),
@@ -144,6 +178,63 @@ WRONG = [
     ("ex15", "q1", answer("q1", 1.0), "not right"),
     ("ex15", "q2", answer("q2", 1 / 40), "not right"),
     ("ex15", "q2", answer("q2", 1.0), "not right"),
+    # ex16: the planted bugs, then other typical ones
+    ("ex16", "masked_loss", _ex16_planted("masked_loss"), "divided by all B * T steps"),
+    (
+        "ex16",
+        "masked_loss",
+        _ex16_loss(lambda ones, m: np.full(m.shape, 1 / m.size)),
+        "count with the padding's class",
+    ),
+    (
+        "ex16",
+        "masked_loss",
+        _ex16_loss(
+            lambda ones, m: (
+                (np.arange(m.shape[1]) <= m.sum(1, keepdims=True))
+                / ((np.arange(m.shape[1]) <= m.sum(1, keepdims=True)).sum())
+            )
+        ),
+        "the mask is one step off",
+    ),
+    (
+        "ex16",
+        "masked_loss",
+        _ex16_loss(lambda ones, m: m / m.sum(1, keepdims=True) / m.shape[0]),
+        "mean of the per-sequence means",
+    ),
+    (
+        "ex16",
+        "masked_loss",
+        _ex16_loss(lambda ones, m: m / m.sum(), grad_on_padding=True),
+        "padded steps must get zero gradient",
+    ),
+    ("ex16", "teacher_forcing", _ex16_planted("teacher_forcing"), "fed the symbol it must predict"),
+    (
+        "ex16",
+        "teacher_forcing",
+        _ex16_forcing(
+            lambda i, t, tokens, lengths: (np.where(np.arange(i.shape[1]) == 0, tokens, i), t)
+        ),
+        "step 0 is fed the start symbol",
+    ),
+    (
+        "ex16",
+        "teacher_forcing",
+        _ex16_forcing(lambda i, t, tokens, lengths: (i, np.where(t < 0, 0, t))),
+        "need target -1",
+    ),
+    (
+        "ex16",
+        "teacher_forcing",
+        _ex16_forcing(
+            lambda i, t, tokens, lengths: (
+                i,
+                np.where(np.arange(t.shape[1]) < lengths[:, None] - 1, np.roll(tokens, -1, 1), -1),
+            )
+        ),
+        "not the symbol after that",
+    ),
 ]
 
 
@@ -151,7 +242,11 @@ def _wrong_points(namespaces, case) -> tuple:
     exercise, part_name, factory, _ = case
     part = get_exercise(exercise).part(part_name)
     functions = graded_functions(namespaces("solutions", exercise), exercise)
-    wrong = factory(namespaces("solutions", exercise))
+    if isinstance(factory, tuple):  # a planted bug: the exercise notebook's own function
+        folder, function = factory
+        wrong = namespaces(folder, exercise)[function]
+    else:
+        wrong = factory(namespaces("solutions", exercise))
     (name,) = [n for n in part.needs if n != "answers"] or ["answers"]
     result = _points(exercise, {**functions, name: wrong})[part_name]
     return result
