@@ -4,6 +4,7 @@ answers lose the part they get wrong, each with its specific hint (in-process, f
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from grading_helpers import (
     answer,
     assert_two_wrong_answers_per_part,
+    exercise_notebook,
     graded_functions,
     wrong_id,
 )
@@ -19,7 +21,7 @@ from bptt.grading import get_exercise, run_checks
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
 DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
-EXERCISES = ("ex14", "ex15", "ex16")
+EXERCISES = ("ex14", "ex15", "ex16", "ex17")
 
 
 def _points(exercise: str, functions: dict, seed: int = SELF_CHECK_SEED) -> dict:
@@ -127,9 +129,45 @@ def _ex16_forcing(change):
     return factory
 
 
-def _ex16_planted(name):
-    """The planted (buggy) function, as the exercise notebook defines it."""
+def _planted(name):
+    """The planted (buggy) function of a find-the-bug part, as the exercise notebook defines it."""
     return ("exercises", name)
+
+
+def _ex17_edited(old, new):
+    """loss_and_gradients of the solution notebook with one line edited (a typical mistake)."""
+
+    def factory(ns):
+        cells = json.loads(exercise_notebook("solutions", "ex17").read_text())["cells"]
+        (source,) = [
+            "".join(c["source"])
+            for c in cells
+            if "def loss_and_gradients" in "".join(c["source"]) and c["cell_type"] == "code"
+        ]
+        assert old in source, old
+        scope = {"np": np}
+        exec(source.replace(old, new), scope)  # noqa: S102 - the course's own notebook
+        return scope["loss_and_gradients"]
+
+    return factory
+
+
+def _ex17_probabilities(change):
+    def factory(ns):
+        return lambda logits, temperature: change(np.asarray(logits, dtype=float), temperature)
+
+    return factory
+
+
+def _softmax(z):
+    """The softmax without the subtraction of the maximum (overflows, on purpose, for large z)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(z)
+        return e / e.sum()
+
+
+def _ex17_sampler(draw):
+    return lambda ns: lambda logits, temperature, n, rng: draw(ns, logits, temperature, n, rng)
 
 
 WRONG = [
@@ -179,7 +217,7 @@ WRONG = [
     ("ex15", "q2", answer("q2", 1 / 40), "not right"),
     ("ex15", "q2", answer("q2", 1.0), "not right"),
     # ex16: the planted bugs, then other typical ones
-    ("ex16", "masked_loss", _ex16_planted("masked_loss"), "divided by all B * T steps"),
+    ("ex16", "masked_loss", _planted("masked_loss"), "divided by all B * T steps"),
     (
         "ex16",
         "masked_loss",
@@ -209,7 +247,7 @@ WRONG = [
         _ex16_loss(lambda ones, m: m / m.sum(), grad_on_padding=True),
         "padded steps must get zero gradient",
     ),
-    ("ex16", "teacher_forcing", _ex16_planted("teacher_forcing"), "fed the symbol it must predict"),
+    ("ex16", "teacher_forcing", _planted("teacher_forcing"), "fed the symbol it must predict"),
     (
         "ex16",
         "teacher_forcing",
@@ -234,6 +272,64 @@ WRONG = [
             )
         ),
         "not the symbol after that",
+    ),
+    # ex17: the planted bug, then other typical ones
+    ("ex17", "loss_and_gradients", _planted("loss_and_gradients"), "the target of step t"),
+    (
+        "ex17",
+        "loss_and_gradients",
+        _ex17_edited("        do /= B * T\n", ""),
+        "the gradient of the sum, not of the mean",
+    ),
+    (
+        "ex17",
+        "loss_and_gradients",
+        _ex17_edited("carry = delta @ W_hh", "carry = 0 * delta @ W_hh"),
+        "flowing back from step t+1",
+    ),
+    (
+        "ex17",
+        "temperature_probabilities",
+        _ex17_probabilities(lambda z, tau: _softmax(z * tau - (z * tau).max())),
+        "multiplied by the temperature",
+    ),
+    (
+        "ex17",
+        "temperature_probabilities",
+        _ex17_probabilities(lambda z, tau: _softmax(z / tau)),
+        "exp overflowed",
+    ),
+    (
+        "ex17",
+        "temperature_probabilities",
+        _ex17_probabilities(lambda z, tau: _softmax(z - z.max())),
+        "the temperature is not used",
+    ),
+    (
+        "ex17",
+        "sample_chars",
+        _ex17_sampler(
+            lambda ns, z, tau, n, rng: np.random.default_rng().choice(
+                len(z), size=n, p=ns["temperature_probabilities"](z, tau)
+            )
+        ),
+        "equal generators gave different draws",
+    ),
+    (
+        "ex17",
+        "sample_chars",
+        _ex17_sampler(
+            lambda ns, z, tau, n, rng: rng.choice(
+                len(z), size=n, p=ns["temperature_probabilities"](z, 1.0)
+            )
+        ),
+        "ignore the temperature",
+    ),
+    (
+        "ex17",
+        "sample_chars",
+        _ex17_sampler(lambda ns, z, tau, n, rng: np.full(n, int(np.argmax(z)))),
+        "do not take the argmax",
     ),
 ]
 
