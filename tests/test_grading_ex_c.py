@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from grading_helpers import (
     answer,
     assert_two_wrong_answers_per_part,
@@ -46,6 +47,48 @@ def test_unanswered_exercise_scores_zero(namespaces, exercise):
     results = _points(exercise, graded_functions(namespaces("exercises", exercise), exercise))
     assert len(results) == len(get_exercise(exercise).parts)
     assert all(p == 0 for p, _, _ in results.values()), results
+
+
+@pytest.mark.parametrize("seed", [2, 3, 4, 5])
+@pytest.mark.parametrize("exercise", ("ex15", "ex16", "ex17"))
+def test_numpy_solutions_score_full_marks_on_other_inputs(namespaces, exercise, seed):
+    """The inputs (values and sizes) change with the seed; the numpy solutions pass for each."""
+    functions = graded_functions(namespaces("solutions", exercise), exercise)
+    results = _points(exercise, functions, seed)
+    assert {part: r for part, r in results.items() if r[0] != r[1]} == {}
+
+
+# ----------------------------------------------------------------------------- the package agrees
+
+
+def _package_masked_loss(logits, targets, lengths):
+    """masked_loss from the package's masked mean and autograd (an independent implementation)."""
+    from bptt.torch import sequences as sq
+
+    o = torch.tensor(logits, requires_grad=True)
+    loss = sq.masked_mean(sq.step_cross_entropy(o, torch.tensor(targets)), torch.tensor(lengths))
+    loss.backward()
+    return float(loss.detach()), o.grad.numpy()
+
+
+def _package_chunk_loss(chars, params, h0):
+    from bptt import char_rnn
+
+    loss, grads, _ = char_rnn.chunk_loss_and_gradients(chars[:, :-1], chars[:, 1:], params, h0)
+    return loss, grads
+
+
+@pytest.mark.parametrize(
+    ("exercise", "functions"),
+    [
+        ("ex16", {"masked_loss": _package_masked_loss}),
+        ("ex17", {"loss_and_gradients": _package_chunk_loss}),
+    ],
+    ids=["ex16-masked_mean", "ex17-chunk_loss_and_gradients"],
+)
+def test_the_packages_own_implementations_score_full_marks(exercise, functions):
+    results = _points(exercise, functions)
+    assert {p: results[p] for p in functions if results[p][0] != results[p][1]} == {}
 
 
 # ----------------------------------------------------------------------------- wrong answers

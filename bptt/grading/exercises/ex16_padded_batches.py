@@ -47,21 +47,26 @@ def _loss_inputs(seed: int) -> list[dict]:
     """Two batches, each with a full-length sequence and shorter ones."""
     rng = rng_for(seed, "ex16.loss")
     cases = []
-    for _ in range(2):
+    for batch in (1, 2):
         B, T, Q = int(rng.integers(3, 6)), int(rng.integers(4, 8)), int(rng.integers(3, 6))
         lengths = rng.integers(1, T, size=B)
         lengths[int(rng.integers(B))] = T
         targets = rng.integers(0, Q, size=(B, T))
         targets[~_mask(lengths, T)] = PAD
         cases.append(
-            {"logits": rng.normal(0, 1.5, (B, T, Q)), "targets": targets, "lengths": lengths}
+            {
+                "logits": rng.normal(0, 1.5, (B, T, Q)),
+                "targets": targets,
+                "lengths": lengths,
+                "batch": batch,
+            }
         )
     return cases
 
 
 def _loss_key(case: dict, what: str) -> str:
     B, T, _ = case["logits"].shape
-    return f"{what} (B = {B}, T = {T})"
+    return f"{what} (batch {case['batch']}: B = {B}, T = {T})"
 
 
 def _collect_loss(functions, cases):
@@ -156,19 +161,19 @@ AHEAD = (
 def _forcing_inputs(seed: int) -> list[dict]:
     rng = rng_for(seed, "ex16.forcing")
     cases = []
-    for _ in range(2):
+    for batch in (1, 2):
         B, T = int(rng.integers(3, 6)), int(rng.integers(4, 8))
         lengths = rng.integers(1, T, size=B)
         lengths[int(rng.integers(B))] = T
         tokens = rng.integers(0, START, size=(B, T))
         tokens[~_mask(lengths, T)] = PAD
-        cases.append({"tokens": tokens, "lengths": lengths})
+        cases.append({"tokens": tokens, "lengths": lengths, "batch": batch})
     return cases
 
 
 def _forcing_key(case: dict, what: str) -> str:
     B, T = case["tokens"].shape
-    return f"{what} (B = {B}, T = {T})"
+    return f"{what} (batch {case['batch']}: B = {B}, T = {T})"
 
 
 def _collect_forcing(functions, cases):
