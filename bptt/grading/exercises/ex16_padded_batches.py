@@ -66,7 +66,7 @@ def _loss_inputs(seed: int) -> list[dict]:
 
 def _loss_key(case: dict, what: str) -> str:
     B, T, _ = case["logits"].shape
-    return f"{what} (batch {case['batch']}: B = {B}, T = {T})"
+    return f"{what} (batch {case['batch']}, B = {B}, T = {T})"
 
 
 def _collect_loss(functions, cases):
@@ -173,7 +173,7 @@ def _forcing_inputs(seed: int) -> list[dict]:
 
 def _forcing_key(case: dict, what: str) -> str:
     B, T = case["tokens"].shape
-    return f"{what} (batch {case['batch']}: B = {B}, T = {T})"
+    return f"{what} (batch {case['batch']}, B = {B}, T = {T})"
 
 
 def _collect_forcing(functions, cases):
