@@ -12,6 +12,8 @@ from bptt.grading import get_exercise
 from bptt.grading.notebook import notebook_namespace
 
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SEED = 1
+"""A batch seed other than the self-check's (the grader's ``--seed``)."""
 
 
 def exercise_notebook(folder: str, exercise: str) -> Path:

@@ -4,7 +4,6 @@ typical wrong answers lose the points of the part they get wrong (in-process, fa
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from grading_batch_helpers import (
     function_source,
 )
 from grading_helpers import (
+    DEFAULT_SEED,
     answer,
     assert_two_wrong_answers_per_part,
     graded_functions,
@@ -27,9 +27,6 @@ from hypothesis import strategies as st
 from bptt.grading import get_exercise, run_checks
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
-DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
-
-ROOT = Path(__file__).resolve().parent.parent
 EXERCISES = ("ex04", "ex03", "ex07", "ex11")
 
 

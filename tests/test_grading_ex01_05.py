@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from grading_helpers import (
+    DEFAULT_SEED,
     answer,
     assert_two_wrong_answers_per_part,
     graded_functions,
@@ -20,7 +21,6 @@ from bptt import jacobians, rnn
 from bptt.grading import get_exercise, run_checks
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
-DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
 EXERCISES = ("ex01", "ex02", "ex05")
 
 

@@ -8,13 +8,18 @@ import types
 
 import numpy as np
 import pytest
-from grading_helpers import answer, assert_two_wrong_answers_per_part, graded_functions, wrong_id
+from grading_helpers import (
+    DEFAULT_SEED,
+    answer,
+    assert_two_wrong_answers_per_part,
+    graded_functions,
+    wrong_id,
+)
 
 from bptt import jacobians, lstm
 from bptt.grading import get_exercise, run_checks
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
-DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
 EXERCISES = ("ex06", "ex09", "ex12")
 LSTM_PARTS = ("lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward")
 """ex09's parts that this file covers (its challenge and questions: tests/test_grading_ex08_13.py)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from grading_helpers import (
+    DEFAULT_SEED,
     answer,
     assert_two_wrong_answers_per_part,
     graded_functions,
@@ -24,7 +25,6 @@ from bptt.grading.exercises import ex20_optimal_checkpointing as ex20
 from bptt.grading.exercises import ex21_parallel_scan as ex21
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
-DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
 EXERCISES = ("ex18", "ex19", "ex20", "ex21")
 CHEAP = ("ex19", "ex20", "ex21")  # ex18's solution trains a model: graded once, in its own test
 

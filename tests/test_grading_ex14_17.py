@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from grading_helpers import (
+    DEFAULT_SEED,
     answer,
     assert_two_wrong_answers_per_part,
     exercise_notebook,
@@ -21,7 +22,6 @@ from grading_helpers import (
 from bptt.grading import get_exercise, run_checks
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
-DEFAULT_SEED = 1  # a batch seed other than the self-check's (the grader's --seed)
 EXERCISES = ("ex14", "ex15", "ex16", "ex17")
 
 
