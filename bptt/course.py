@@ -9,7 +9,10 @@ environment variable ``BPTT_SCALE`` (``small``, the default that runs on a lapto
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+
+import numpy as np
 
 from bptt import _validate as v
 
@@ -60,13 +63,32 @@ def setup(*, torch: bool = False, threads: int = 1) -> Course:
     return Course(scale(), device)
 
 
+GLUE_DIGITS = 4
+"""Significant digits a glued real number keeps (:func:`glue`)."""
+
+
+def glued_value(value: object) -> object:
+    """``value`` as :func:`glue` records it: a real number (Python or numpy float) rounded to
+    :data:`GLUE_DIGITS` significant digits, anything else unchanged.
+
+    Prose shows at most that many digits, and the digits beyond them are where CPUs differ: the
+    same training run on a processor whose kernels use other vector instructions ends a few
+    units of 1e-7 away, which would make the stored notebook fail to reproduce there.
+    """
+    if isinstance(value, (float, np.floating)) and math.isfinite(value):
+        return float(f"{float(value):.{GLUE_DIGITS}g}")
+    return value
+
+
 def glue(name: str, value: object, display: bool = True) -> None:
-    """Record ``value`` under ``name`` for the book's ``{glue}`` roles (myst-nb's ``glue``).
+    """Record ``value`` under ``name`` for the book's ``{glue}`` roles (myst-nb's ``glue``);
+    real numbers are rounded to :data:`GLUE_DIGITS` significant digits (:func:`glued_value`).
 
     Where myst-nb is not installed (a learner's Colab or Binder session, which needs no book
     build), nothing is recorded and the value is only shown when ``display`` is true, so a
     chapter runs the same everywhere.
     """
+    value = glued_value(value)
     try:
         from myst_nb import glue as record
     except ImportError:

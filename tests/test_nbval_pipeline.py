@@ -67,3 +67,13 @@ def test_pytest_runs_nbval_over_every_notebook_folder():
     options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     assert {"chapters", "exercises", "solutions", "tests"} <= set(options["testpaths"])
     assert "--nbval" in options["addopts"]
+
+
+@pytest.mark.parametrize(("prefix", "passes"), [("iVBORw0KGgo", True), ("XVBORw0KGgo", False)])
+def test_glued_figure_bytes_are_not_compared(tmp_path, prefix, passes):
+    """PNG bytes (base64 starts with the PNG signature) are not compared; other glued data is."""
+    record = "application/papermill.record/image/png"
+    source = f"from IPython.display import display\ndisplay({{{record!r}: {prefix + 'NEW='!r}}}, raw=True)"
+    stored = {"output_type": "display_data", "metadata": {}, "data": {record: prefix + "OLD+/"}}
+    result = run_nbval(tmp_path, notebook([(source, [stored])]))
+    assert (result.returncode == 0) == passes, result.stdout + result.stderr
