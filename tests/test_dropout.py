@@ -127,3 +127,32 @@ def test_variational_mode_ties_the_recurrent_mask_across_steps():
         zero_columns[mode] = int((grad.abs().sum(dim=0) == 0).sum())
     assert zero_columns["variational"] > 0  # about half of the 16 units
     assert zero_columns["fresh"] == 0
+
+
+def test_path_survival_follows_the_two_laws():
+    from bptt.torch.dropout import path_survival
+
+    p, T = 0.3, 12
+    k = torch.arange(1, T + 1, dtype=torch.float64)
+    tied = path_survival(dropout_mask((400, T, 50), p, tied=True, generator=_gen()))
+    fresh = path_survival(dropout_mask((400, T, 50), p, tied=False, generator=_gen()))
+    torch.testing.assert_close(tied, torch.full((T,), 1 - p, dtype=torch.float64), atol=0.01, rtol=0)
+    torch.testing.assert_close(fresh, (1 - p) ** k, atol=0.01, rtol=0)
+    with pytest.raises(ValueError, match="mask"):
+        path_survival(torch.ones(3, 4))
+
+
+@pytest.mark.negative_control
+def test_fresh_masks_fail_the_law_of_tied_masks():
+    """The chapter's check of the tied law fails on fresh masks (and the fresh law on tied)."""
+    from bptt.torch.dropout import path_survival
+
+    p, T = 0.3, 12
+    k = torch.arange(1, T + 1, dtype=torch.float64)
+    fresh = path_survival(dropout_mask((400, T, 50), p, tied=False, generator=_gen()))
+    tied = path_survival(dropout_mask((400, T, 50), p, tied=True, generator=_gen()))
+    with pytest.raises(AssertionError):
+        torch.testing.assert_close(fresh, torch.full((T,), 1 - p, dtype=torch.float64),
+                                   atol=0.01, rtol=0)
+    with pytest.raises(AssertionError):
+        torch.testing.assert_close(tied, (1 - p) ** k, atol=0.01, rtol=0)

@@ -103,3 +103,48 @@ class SequenceDropout(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, tied={self.tied}"
+
+
+def last_step_gradients(model, tokens: torch.Tensor, recurrent_mask: torch.Tensor | None = None):
+    """dL_T/dh_t for t = 1..T, shape (B, T, H), through the recurrence masked by ``recurrent_mask``.
+
+    ``model`` is a :class:`~bptt.torch.CharLM` with an RNN or LSTM cell; ``tokens`` (B, T + 1)
+    ids: the model reads tokens[:, :T] from a zero state and L_T is the cross-entropy of the
+    last prediction against tokens[:, T], summed over the batch. ``recurrent_mask`` (B, T, H)
+    multiplies the h_{t-1} entering W_hh at step t (None: no mask). No other dropout is
+    applied, so the result isolates what the masks of the recurrent connection do to the
+    gradient that reaches back k = T - t steps (section ``capstone-dropout``).
+    """
+    from .monitor import record_hidden
+
+    if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.shape[1] < 2:
+        got = tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
+        raise ValueError(f"tokens: expected ids of shape (B, T + 1) with T >= 1, got {got}")
+    layer, fused = model.rnn, model.rnn.fused
+    layer.fused = False
+    try:
+        with record_hidden(model) as record, torch.enable_grad():
+            embedded = model.embedding(tokens[:, :-1])
+            hidden, _ = layer(embedded, None, recurrent_mask=recurrent_mask)
+            logits = model.readout(hidden[:, -1])
+            torch.nn.functional.cross_entropy(logits, tokens[:, -1], reduction="sum").backward()
+            return record.grads().detach()
+    finally:
+        layer.fused = fused
+        model.zero_grad(set_to_none=True)
+
+
+def path_survival(mask: torch.Tensor) -> torch.Tensor:
+    """Fraction of a unit's recurrent self-paths that dropout leaves open, against their length.
+
+    ``mask`` (B, T, H): the masks of the h_{t-1} entering W_hh at steps 1..T. Entry k - 1 of
+    the result (T,) is the fraction of (sequence, unit) pairs whose mask is nonzero at all of
+    the last k steps T - k + 1..T: the chance that the path h_{T-k, j} -> ... -> h_{T, j}
+    through unit j's own recurrent connection (and the gradient back along it) is not cut.
+    For fresh masks it is (1 - p)^k; for one mask per sequence it is 1 - p for every k.
+    """
+    if not isinstance(mask, torch.Tensor) or mask.dim() != 3:
+        got = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(f"mask: expected a tensor of shape (B, T, H), got {got}")
+    open_ = (mask != 0).flip(1).to(torch.int64).cumprod(dim=1)  # open at all of the last k steps
+    return open_.double().mean(dim=(0, 2)).cpu()
