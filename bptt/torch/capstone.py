@@ -36,7 +36,7 @@ CAPSTONE_CLIP = 1.0
 CAPSTONE_CONFIGS: dict[str, dict] = {
     "small": {"max_chars": 300_000, "hidden": 256, "embedding": 64, "batch": 64,
               "dropout": 0.2, "dropout_mode": "zaremba",
-              "lr": 8e-3, "lr_final": 2e-4, "rounds": 10, "updates_per_round": 120},
+              "lr": 8e-3, "lr_final": 2e-4, "rounds": 9, "updates_per_round": 120},
     "full": {"max_chars": None, "hidden": 512, "embedding": 64, "batch": 64,
              "dropout": 0.3, "dropout_mode": "zaremba",
              "lr": 2e-3, "lr_final": 2e-4, "rounds": 36, "updates_per_round": 90},
