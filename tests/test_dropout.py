@@ -105,7 +105,7 @@ def test_recurrent_mask_multiplies_only_the_h_entering_w_hh():
     torch.testing.assert_close(ones, plain)
     # zero mask: each step sees W_hh * 0, so h_t depends on h_{t-1} only through c_{t-1}
     zeros = torch.zeros(2, 6, 4, dtype=torch.float64)
-    cut, (h, c) = layer(x, recurrent_mask=zeros)
+    cut, _ = layer(x, recurrent_mask=zeros)
     no_whh = RecurrentLayer("lstm", 3, 4, dtype=torch.float64, device="cpu")
     no_whh.load_state_dict(layer.state_dict())
     with torch.no_grad():
