@@ -80,3 +80,36 @@ def test_an_untrained_sampler_is_not_closer_to_the_corpus():
     assert not claims.closer_to_corpus(d[1], d[0])  # two random samplers: no progress
     trained = tasks.text_statistics(reference[:400], reference).char_distance
     assert claims.closer_to_corpus(trained, d[0])
+
+
+@pytest.mark.negative_control
+def test_a_model_within_the_margin_of_the_best_ngram_does_not_beat_it(world):
+    """The capstone's margin: a model a hair below the best n-gram fails a 0.02-bit margin,
+    and so does the best n-gram itself (a count model cannot beat itself)."""
+    train, valid = world
+    baselines = ngram.baselines(train, valid, 6)
+    best = min(baselines.values())
+    assert not claims.beats_best_baseline(best, baselines).holds
+    assert not claims.beats_best_baseline(best - 0.01, baselines, margin=0.02).holds
+    assert claims.beats_best_baseline(best - 0.03, baselines, margin=0.02).holds
+
+
+@pytest.mark.negative_control
+def test_wins_on_seeds_fails_for_equal_or_worse_variants():
+    rng = np.random.default_rng(0)
+    base = 2.0 + 0.05 * rng.standard_normal(5)
+    better = base - 0.02
+    assert claims.wins_on_seeds(better, base).holds
+    # the same variant twice (an identical-worlds control) never wins
+    result = claims.wins_on_seeds(base, base)
+    assert not result.holds and result.wins == 0
+    # noise without an effect: two independent draws of the same variant
+    noise = [claims.wins_on_seeds(2.0 + 0.05 * rng.standard_normal(5),
+                                  2.0 + 0.05 * rng.standard_normal(5)).holds for _ in range(200)]
+    assert np.mean(noise) < 0.1  # all five paired wins by chance: 1/32 of the time
+    # a variant that wins 4 of 5 seeds but loses on average does not hold either
+    assert not claims.wins_on_seeds([1.0, 1.0, 1.0, 1.0, 3.0], [1.1] * 5, required=4).holds
+    assert claims.wins_on_seeds([1.0, 1.0, 1.0, 1.0, 1.2], [1.1] * 5, required=4).holds
+    assert claims.wins_on_seeds(better, base).mean_difference == pytest.approx(0.02)
+    with pytest.raises(ValueError, match="same >= 5 seeds"):
+        claims.wins_on_seeds([1.0] * 5, [1.0] * 4)

@@ -95,3 +95,39 @@ def closer_to_corpus(distance_after: float, distance_before: float, *, factor: f
     """Sampled text moved towards the corpus: its character-frequency distance after training
     is below ``factor`` times the distance before."""
     return bool(distance_after < factor * distance_before)
+
+
+@dataclass(frozen=True)
+class PairedSeeds:
+    """Two variants trained on the same seeds: how often the first one is lower (better)."""
+
+    first: tuple[float, ...]
+    second: tuple[float, ...]
+    wins: int
+    required: int
+    holds: bool
+
+    @property
+    def mean_difference(self) -> float:
+        """Mean over seeds of second - first (> 0: the first variant is lower on average)."""
+        return float(np.mean(np.subtract(self.second, self.first)))
+
+
+def wins_on_seeds(first, second, *, required: int | None = None) -> PairedSeeds:
+    """Paired by seed: the first variant wins seed s when first[s] < second[s] (for example
+    validation bpc of two dropout variants started from the same weights). The claim holds
+    when it wins at least ``required`` seeds (default: every seed) and is lower on average.
+    At least 5 seeds are required."""
+    first = tuple(float(x) for x in np.asarray(first, dtype=float).ravel())
+    second = tuple(float(x) for x in np.asarray(second, dtype=float).ravel())
+    if len(first) != len(second) or len(first) < 5:
+        raise ValueError(f"first, second: expected the outcomes of the same >= 5 seeds, "
+                         f"got {len(first)} and {len(second)}")
+    if not all(math.isfinite(x) for x in first + second):
+        raise ValueError(f"first, second: expected finite numbers, got {first}, {second}")
+    required = len(first) if required is None else int(required)
+    if not 1 <= required <= len(first):
+        raise ValueError(f"required: expected 1..{len(first)}, got {required}")
+    wins = sum(a < b for a, b in zip(first, second))
+    holds = wins >= required and float(np.mean(first)) < float(np.mean(second))
+    return PairedSeeds(first, second, wins, required, bool(holds))

@@ -12,7 +12,8 @@ The chapters that train with PyTorch use this subpackage. One module per job:
 * :mod:`.memory` - saved-for-backward bytes and the CUDA peak;
 * :mod:`.checkpoint` - checkpointed BPTT (sqrt(T) memory, same gradient);
 * :mod:`.data` - tensors from :mod:`bptt.tasks`, batchify, chunks;
-* :mod:`.capstone` - the two training configurations of the capstone;
+* :mod:`.capstone` - the two training configurations of the capstone, its epoch loop;
+* :mod:`.dropout` - dropout masks for recurrent networks (fresh or one per sequence);
 * :mod:`.sequences` - teacher forcing, padded batches and bidirectional RNNs, with a seed axis;
 * :mod:`.progress` - ``tqdm.auto`` bars that ``BPTT_PROGRESS=0`` silences.
 """
@@ -21,8 +22,10 @@ from .capstone import (
     CAPSTONE_CHUNK,
     CAPSTONE_CLIP,
     CAPSTONE_CONFIGS,
+    DROPOUT_VARIANTS,
     capstone_config,
     capstone_lr,
+    train_epochs,
 )
 from .checkpoint import CheckpointMemory, checkpoint_saved_bytes, checkpointed_loss
 from .contract import call_model, check_stream, scalar_loss, token_cross_entropy
@@ -68,6 +71,7 @@ __all__ = [
     "CAPSTONE_CLIP",
     "CAPSTONE_CONFIGS",
     "CELLS",
+    "DROPOUT_VARIANTS",
     "INITS",
     "CharLM",
     "CheckpointMemory",
@@ -114,5 +118,6 @@ __all__ = [
     "tbptt_schedule",
     "to_tensors",
     "token_cross_entropy",
+    "train_epochs",
     "train_tbptt",
 ]

@@ -41,6 +41,7 @@ from torch import nn
 from bptt import _validate as v
 
 from .device import resolve_device
+from .dropout import SequenceDropout, check_dropout_mode, check_dropout_p, dropout_mask
 
 CELLS = ("rnn", "lstm", "gru")
 INITS = ("default", "orthogonal", "identity")
@@ -266,13 +267,30 @@ class RecurrentLayer(nn.Module):
         return parts if self.cell == "lstm" else state
 
     # -------------------------------------------------------------------------- forward
-    def forward(self, x: torch.Tensor, state=None):
-        """x (B, T, D), state (B, H) / (h, c) / None -> (h_1..h_T as (B, T, H), state_T)."""
+    def forward(self, x: torch.Tensor, state=None, recurrent_mask: torch.Tensor | None = None):
+        """x (B, T, D), state (B, H) / (h, c) / None -> (h_1..h_T as (B, T, H), state_T).
+
+        ``recurrent_mask`` (B, T, H), for recurrent dropout (:mod:`bptt.torch.dropout`):
+        step t feeds recurrent_mask[:, t] * h_{t-1} to W_hh instead of h_{t-1} (the cell
+        state c_{t-1} of the LSTM is not masked). Explicit form, RNN and LSTM cells only.
+        """
         self._check_input(x)
         state = self._check_state(state, x.shape[0])
+        if recurrent_mask is not None:
+            self._check_recurrent_mask(recurrent_mask, x)
+            return self._forward_explicit(x, state, recurrent_mask)
         if self.fused:
             return self._forward_fused(x, state)
         return self._forward_explicit(x, state)
+
+    def _check_recurrent_mask(self, mask, x) -> None:
+        if self.cell == "gru":
+            raise ValueError("recurrent_mask: the GRU carries h_{t-1} outside W_hh too; "
+                             "recurrent dropout is defined here for cell='rnn' or 'lstm'")
+        expected = (x.shape[0], x.shape[1], self.hidden_size)
+        if not isinstance(mask, torch.Tensor) or tuple(mask.shape) != expected:
+            got = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+            raise ValueError(f"recurrent_mask: expected shape (B, T, H) = {expected}, got {got}")
 
     def _forward_fused(self, x, state):
         if self.recorder is not None:
@@ -299,14 +317,17 @@ class RecurrentLayer(nn.Module):
         act = torch.tanh if self.nonlinearity == "tanh" else torch.relu
         return lambda x_proj, h: rnn_step(x_proj, h, weight_hh, bias_hh, act, self.norm)
 
-    def _forward_explicit(self, x, state):
+    def _forward_explicit(self, x, state, recurrent_mask=None):
         step = self._step()
         x_proj = F.linear(x, self.core.weight_ih_l0, self.core.bias_ih_l0)  # (B, T, G*H)
         h = self.init_state(x.shape[0]) if state is None else state
+        masks = [None] * x.shape[1] if recurrent_mask is None else recurrent_mask.unbind(dim=1)
         outputs = []
         # unbind, not x_proj[:, t]: the backward of T selects would build T full-size
         # gradients of x_proj (quadratic in T); unbind's backward stacks them once.
-        for x_proj_t in x_proj.unbind(dim=1):
+        for x_proj_t, mask_t in zip(x_proj.unbind(dim=1), masks):
+            if mask_t is not None:  # recurrent dropout: only W_hh sees the masked h_{t-1}
+                h = (mask_t * h[0], h[1]) if self.cell == "lstm" else mask_t * h
             h = step(x_proj_t, h)
             out = h[0] if self.cell == "lstm" else h
             if self.recorder is not None and out.requires_grad:
@@ -349,6 +370,13 @@ class CharLM(nn.Module):
         embedding_dim: size of the learned input embedding E (V, embedding_dim).
         cell: ``"lstm"`` (default), ``"gru"`` or ``"rnn"``.
         seed: int or ``torch.Generator`` for every initial weight.
+        dropout: the dropout probability p in [0, 1) (0: no dropout), applied in training
+            mode only, as ``dropout_mode`` says (:mod:`bptt.torch.dropout`, section
+            ``capstone-dropout``): ``"zaremba"`` fresh masks on the embeddings x_t and on the
+            h_t read out; ``"variational"`` one mask per chunk on x_t, h_t and on the h_{t-1}
+            entering W_hh; ``"fresh"`` fresh masks on all three. The recurrent modes run the
+            explicit loop.
+        dropout_seed: seed of the ``torch.Generator`` that draws the masks.
         dtype, device: of the parameters (``device=None``: :func:`default_device`).
         **cell_options: passed to :class:`RecurrentLayer` (fused, nonlinearity,
             layer_norm, init, forget_bias).
@@ -362,6 +390,9 @@ class CharLM(nn.Module):
         embedding_dim: int = 32,
         cell: str = "lstm",
         seed: int | torch.Generator = 0,
+        dropout: float = 0.0,
+        dropout_mode: str = "zaremba",
+        dropout_seed: int = 0,
         dtype: torch.dtype | None = None,
         device: str | torch.device | None = None,
         **cell_options,
@@ -369,7 +400,17 @@ class CharLM(nn.Module):
         super().__init__()
         v.integer("vocab_size", vocab_size, minimum=1)
         v.integer("embedding_dim", embedding_dim, minimum=1)
+        self.dropout = check_dropout_p(dropout, "dropout")
+        self.dropout_mode = check_dropout_mode(dropout_mode)
+        v.integer("dropout_seed", dropout_seed, minimum=0)
+        if self.recurrent_dropout and cell == "gru":
+            raise ValueError(f"dropout_mode: {dropout_mode!r} drops h_{{t-1}} before W_hh, "
+                             "defined for cell='lstm' or 'rnn', got cell='gru'")
         generator = _generator(seed)
+        self.mask_generator = torch.Generator(device=resolve_device(device)).manual_seed(dropout_seed)
+        tied = self.dropout_mode == "variational"
+        self.input_dropout = SequenceDropout(self.dropout, tied=tied, generator=self.mask_generator)
+        self.output_dropout = SequenceDropout(self.dropout, tied=tied, generator=self.mask_generator)
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, embedding_dim, dtype=dtype)
         with torch.no_grad():
@@ -391,10 +432,22 @@ class CharLM(nn.Module):
         """Zero state for ``batch_size`` streams (see :meth:`RecurrentLayer.init_state`)."""
         return self.rnn.init_state(batch_size)
 
+    @property
+    def recurrent_dropout(self) -> bool:
+        """True when training drops the h_{t-1} entering W_hh (modes "variational", "fresh")."""
+        return self.dropout > 0 and self.dropout_mode in ("variational", "fresh")
+
     def forward(self, tokens: torch.Tensor, state=None):
         _check_tokens(tokens, self.vocab_size)
-        hidden, state = self.rnn(self.embedding(tokens), state)
-        return self.readout(hidden), state
+        embedded = self.input_dropout(self.embedding(tokens))
+        mask = None
+        if self.training and self.recurrent_dropout:
+            shape = (tokens.shape[0], tokens.shape[1], self.rnn.hidden_size)
+            mask = dropout_mask(shape, self.dropout, tied=self.dropout_mode == "variational",
+                                generator=self.mask_generator, dtype=embedded.dtype,
+                                device=embedded.device)
+        hidden, state = self.rnn(embedded, state, recurrent_mask=mask)
+        return self.readout(self.output_dropout(hidden)), state
 
     @torch.no_grad()
     def sample(
@@ -409,7 +462,8 @@ class CharLM(nn.Module):
 
         Each next id is drawn from softmax(logits / temperature) with ``generator`` (a CPU
         ``torch.Generator``; ``None`` means a fresh one seeded with 0, so output is
-        reproducible). Sampling itself runs on the CPU, the model where it lives.
+        reproducible). Sampling itself runs on the CPU, the model where it lives, in eval
+        mode (no dropout).
         """
         if not isinstance(prefix, torch.Tensor) or prefix.dim() != 1 or prefix.numel() < 1:
             got = tuple(prefix.shape) if isinstance(prefix, torch.Tensor) else type(prefix)
@@ -419,11 +473,16 @@ class CharLM(nn.Module):
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
         device = self.readout.weight.device
         ids = [int(i) for i in prefix.tolist()]
-        logits, state = self(prefix.view(1, -1).to(device=device, dtype=torch.long))
-        for _ in range(length):
-            probs = torch.softmax(logits[0, -1].double().cpu() / temperature, dim=-1)
-            ids.append(int(torch.multinomial(probs, 1, generator=generator)))
-            logits, state = self(torch.tensor([[ids[-1]]], device=device), state)
+        was_training = self.training
+        self.eval()  # no dropout masks while sampling
+        try:
+            logits, state = self(prefix.view(1, -1).to(device=device, dtype=torch.long))
+            for _ in range(length):
+                probs = torch.softmax(logits[0, -1].double().cpu() / temperature, dim=-1)
+                ids.append(int(torch.multinomial(probs, 1, generator=generator)))
+                logits, state = self(torch.tensor([[ids[-1]]], device=device), state)
+        finally:
+            self.train(was_training)
         return torch.tensor(ids, dtype=torch.long)
 
 
