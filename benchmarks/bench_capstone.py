@@ -34,7 +34,8 @@ def _trainer(config: dict, corpus, device: torch.device, updates: int):
     if x.shape[1] < steps:
         raise ValueError(f"the corpus is too short for {updates} updates of {CAPSTONE_CHUNK} steps")
     model = CharLM(len(corpus.vocab), config["hidden"], embedding_dim=config["embedding"],
-                   cell="lstm", seed=0, device=device)
+                   cell="lstm", seed=0, dropout=config["dropout"],
+                   dropout_mode=config["dropout_mode"], dropout_seed=0, device=device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
 
     def train():
