@@ -249,6 +249,7 @@ def _make_batch(root: Path, outside: Path, out: Path, port: int) -> dict:
     """Write the batch; return the paths the test checks afterwards."""
     for exercise in EXERCISES:
         write(root / "good" / f"{exercise}.ipynb", course_notebook("solutions", exercise))
+        write(root / "blank" / f"{exercise}.ipynb", course_notebook("exercises", exercise))
     classmate = root / "good" / "ex07.ipynb"
     stub01, sol03 = course_notebook("exercises", "ex04"), course_notebook("solutions", "ex07")
     private = outside / "private_checks.py"
@@ -383,6 +384,22 @@ def test_solutions_score_full_marks_and_self_check_agrees(batch):
             for r in run_checks(exercise, {n: namespace[n] for n in names}, seed=SEED)
         }
         assert in_process == {p["part"]: p["points"] for p in submission["parts"]}, exercise
+
+
+def test_stubs_and_planted_bugs_score_zero_and_self_check_agrees(batch):
+    """Every exercise notebook as handed out (stubs, or a find-the-bug exercise's planted code)
+    earns nothing in the batch, with the same reason per part as its self-check."""
+    blank = batch["students"]["blank"]
+    assert blank["total"] == 0 and len(blank["submissions"]) == len(EXERCISES)
+    for exercise in EXERCISES:
+        namespace, errors = notebook_namespace(next((ROOT / "exercises").glob(f"{exercise}_*.ipynb")))
+        assert errors == []
+        functions = {n: namespace[n] for n in get_exercise(exercise).names}
+        in_process = {
+            r.part: (r.points, r.reason) for r in run_checks(exercise, functions, seed=SEED)
+        }
+        batch_parts = parts_of(blank, exercise)
+        assert in_process == {p: (r["points"], r["reason"]) for p, r in batch_parts.items()}, exercise
 
 
 def test_partial_credit_by_substitution_agrees_with_the_self_check(batch):
