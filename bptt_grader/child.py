@@ -117,10 +117,12 @@ def _imports(cells: list[dict]) -> list[str]:
 
 
 def _resolve(dotted: str):
-    """The object named ``dotted`` (``"torch.nn.utils.clip_grad_norm_"``), or None."""
+    """The object named ``dotted`` (``"torch.nn.utils.clip_grad_norm_"``), or None.
+
+    Its module is imported if the notebook has not imported it: otherwise a submission could
+    import it inside the graded function, after the tripwires were set, and call it freely.
+    """
     parts = dotted.split(".")
-    if parts[0] not in sys.modules and parts[0] != "bptt":
-        return None  # not imported: the part's inputs import what it may need
     for cut in range(len(parts) - 1, 0, -1):
         try:
             obj = importlib.import_module(".".join(parts[:cut]))

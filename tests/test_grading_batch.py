@@ -240,6 +240,19 @@ def power_by_eig(M, k):
 """
 
 
+LATE_AUTOGRAD = """
+_by_hand = truncated_gradient
+
+
+def truncated_gradient(theta, u, T, y, tau):
+    import torch  # imported only now, after the part's tripwires were set
+
+    x = torch.ones((), dtype=torch.float64, requires_grad=True)
+    torch.autograd.grad(2 * x, x)
+    return _by_hand(theta, u, T, y, tau)
+"""
+
+
 def _clip_shortcut(notebook):
     source = "import torch\n_clip = torch.nn.utils.clip_grad_norm_\n\ndef clip_grad_norm(parameters, max_norm):\n    return _clip(list(parameters), max_norm)\n"
     return replace_function(notebook, "clip_grad_norm", source)
@@ -279,6 +292,7 @@ def _make_batch(root: Path, outside: Path, out: Path, port: int) -> dict:
         root / "shortcut" / "ex13.ipynb",
         replace_function(course_notebook("solutions", "ex13"), "sample_xi", xi),
     )
+    write(root / "shortcut" / "ex12.ipynb", add_cell(course_notebook("solutions", "ex12"), LATE_AUTOGRAD))
     venv_pth = next(Path(sys.prefix).glob("lib/python3*/site-packages")) / "a-rewrite.pth"
     rewrite = REWRITE.format(
         repo_file=str(ROOT / "bptt" / "grading" / "parts.py"), venv_pth=str(venv_pth)
@@ -483,6 +497,8 @@ def test_library_shortcuts_trip(batch):
     xi = parts_of(student, "ex13")["sample_xi"]
     assert xi["points"] == 0 and "uses bptt.truncation.sample_xi" in xi["reason"]
     assert parts_of(student, "ex08")["clip_grad_value"]["points"] > 0  # the rest still counts
+    late = parts_of(student, "ex12")["truncated_gradient"]  # a numpy notebook, torch imported late
+    assert late["points"] == 0 and "uses torch.autograd.grad" in late["reason"]
 
 
 def test_forged_records_gain_nothing(batch):

@@ -100,3 +100,19 @@ def single_threaded() -> Iterator[None]:
         yield
     finally:
         t.set_num_threads(threads)
+
+
+AUTOGRAD = (
+    "torch.autograd.grad",
+    "torch.autograd.backward",
+    "torch.Tensor.backward",
+    "torch.autograd.forward_ad.make_dual",
+    "torch.autograd.forward_ad.unpack_dual",
+    "torch.func.jacfwd",
+    "torch.func.jvp",
+    "torch.func.vjp",
+    "torch.func.linearize",
+)
+"""Automatic differentiation, reverse and forward mode: tripwires of the parts that ask for a
+derivative by hand (``torch.func.jacrev``, ``torch.func.grad`` and
+``torch.autograd.functional`` go through ``torch.autograd.grad`` and trip with it)."""

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..hints import array_dict_score, array_value, compare
 from ..parts import Exercise, Part, Verdict
-from ._support import copied, grad_of, leaf, rng_for, torch
+from ._support import AUTOGRAD, copied, grad_of, leaf, rng_for, torch
 
 NO_SLOPE = "the tanh derivative is missing: J_i = diag(1 - h_i^2) W_hh"
 WRONG_TIME = "the tanh derivative is taken at the wrong step: J_i uses 1 - h_i^2, the slope at h_i"
@@ -298,13 +298,14 @@ EXERCISE = Exercise(
 # Library functions each part asks the learner to derive: tripwires in the batch grader.
 EXERCISE = EXERCISE.forbidding(
     {
-        "span_jacobian": ("bptt.jacobians.span_product", "bptt.jacobians.products_to_end"),
+        "span_jacobian": ("bptt.jacobians.span_product", "bptt.jacobians.products_to_end", *AUTOGRAD),
         "hidden_adjoints": (
             "bptt.jacobians.gradients_from_last",
             "bptt.jacobians.contribution_norms",
             "bptt.rnn.backward",
             "bptt.rnn.step_backward",
+            *AUTOGRAD,
         ),
-        "weight_gradient": ("bptt.rnn.backward", "bptt.rnn.step_backward"),
+        "weight_gradient": ("bptt.rnn.backward", "bptt.rnn.step_backward", *AUTOGRAD),
     }
 )

@@ -25,7 +25,7 @@ import numpy as np
 from ..hints import array_value, compare
 from ..parts import Exercise, Part, Verdict
 from ..questions import prediction_question
-from ._support import grad_of, leaf, rng_for, torch
+from ._support import AUTOGRAD, grad_of, leaf, rng_for, torch
 
 JACOBIANS_KEY = "J"
 RATIOS_KEY = "ratios"
@@ -283,12 +283,13 @@ EXERCISE = Exercise(
 # Library functions each part asks the learner to write: tripwires in the batch grader.
 EXERCISE = EXERCISE.forbidding(
     {
-        "step_jacobians": ("bptt.jacobians.step_jacobians",),
+        "step_jacobians": ("bptt.jacobians.step_jacobians", *AUTOGRAD),
         "gradient_ratios": (
             "bptt.jacobians.gradients_from_last",
             "bptt.jacobians.gradient_norms_by_distance",
             "bptt.jacobians.products_to_end",
             "bptt.jacobians.span_product",
+            *AUTOGRAD,
         ),
     }
 )

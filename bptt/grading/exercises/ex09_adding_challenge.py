@@ -56,7 +56,17 @@ from ..errors import WrongOutput, a_type
 from ..hints import array_dict_score, array_value, compare, scalar_value
 from ..parts import Exercise, Part, Verdict
 from ..questions import number_question
-from ._support import copied, derived_seed, entries, grad_of, leaf, rng_for, single_threaded, torch
+from ._support import (
+    AUTOGRAD,
+    copied,
+    derived_seed,
+    entries,
+    grad_of,
+    leaf,
+    rng_for,
+    single_threaded,
+    torch,
+)
 
 # ============================================================================= the LSTM by hand
 # Parts 1-4, eq. `lstm-cell` and eq. `lstm-step-backward` of "Gated architectures", in the layout
@@ -637,9 +647,7 @@ _FORWARD_SHORTCUTS = (
 _BACKWARD_SHORTCUTS = (
     "bptt.lstm.step_backward",
     "bptt.lstm.backward",
-    "torch.autograd.grad",
-    "torch.autograd.backward",
-    "torch.Tensor.backward",
+    *AUTOGRAD,
 )
 # Library functions each part asks the learner to write: tripwires in the batch grader.
 EXERCISE = EXERCISE.forbidding(

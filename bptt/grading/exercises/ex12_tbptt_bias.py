@@ -33,7 +33,7 @@ from ..errors import WrongOutput, a_type
 from ..hints import array_value, compare
 from ..parts import Exercise, Part, Verdict
 from ..questions import number_question
-from ._support import rng_for, torch
+from ._support import AUTOGRAD, rng_for, torch
 
 GRADIENT_KEY = "the truncated gradient"
 FIXED_POINT_KEY = "the fixed point"
@@ -265,9 +265,7 @@ _SHORTCUTS = (
     "bptt.influence.InfluenceBalancing.optimum",
     "bptt.truncation.truncated_gradient",
     "bptt.rnn.backward",
-    "torch.autograd.grad",
-    "torch.autograd.backward",
-    "torch.Tensor.backward",
+    *AUTOGRAD,
 )
 # Library functions each part asks the learner to write: tripwires in the batch grader.
 EXERCISE = EXERCISE.forbidding(

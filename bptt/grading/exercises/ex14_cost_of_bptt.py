@@ -231,10 +231,15 @@ EXERCISE = Exercise(
 # Library functions the parts ask the learner to replace by a count: tripwires in the batch grader.
 EXERCISE = EXERCISE.forbidding(
     {
-        "bptt_values": ("bptt.torch.saved_bytes", "bptt.torch.memory.saved_bytes"),
+        "bptt_values": (
+            "bptt.torch.saved_bytes",
+            "bptt.torch.memory.saved_bytes",
+            "bptt.torch.memory.SavedTensorTracker._pack",
+        ),
         "checkpoint_values": (
             "bptt.torch.saved_bytes",
             "bptt.torch.memory.saved_bytes",
+            "bptt.torch.memory.SavedTensorTracker._pack",
             "bptt.torch.checkpoint_saved_bytes",
             "bptt.torch.checkpoint.checkpoint_saved_bytes",
         ),

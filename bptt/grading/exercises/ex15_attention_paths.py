@@ -26,7 +26,7 @@ import numpy as np
 from ..hints import array_value, compare
 from ..parts import Exercise, Part, Verdict
 from ..questions import number_question
-from ._support import copied, grad_of, leaf, rng_for, torch
+from ._support import AUTOGRAD, copied, grad_of, leaf, rng_for, torch
 
 Q_WIDTH, Q_T, Q_DISTANCE, Q_SEED = 16, 40, 20, 15
 LOCAL_ONLY = (
@@ -268,7 +268,6 @@ EXERCISE = Exercise(
 )
 
 # The parts ask for derived formulas in numpy: autograd is the check's, not the learner's.
-_AUTOGRAD = ("torch.autograd.grad", "torch.autograd.backward", "torch.Tensor.backward")
 EXERCISE = EXERCISE.forbidding(
-    {"rnn_path_gradient": _AUTOGRAD, "attention_path_gradient": _AUTOGRAD}
+    {"rnn_path_gradient": AUTOGRAD, "attention_path_gradient": AUTOGRAD}
 )

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..hints import array_dict_score, array_value, compare
 from ..parts import Exercise, Part, Verdict
-from ._support import copied, entries, grad_of, leaf, pair, rng_for, torch
+from ._support import AUTOGRAD, copied, entries, grad_of, leaf, pair, rng_for, torch
 
 BACKWARD_KEYS = ("lam", "u", "h0")
 
@@ -344,6 +344,6 @@ EXERCISE = EXERCISE.forbidding(
     {
         "combine": ("bptt.scan.combine",),
         "scan": ("bptt.scan.combine", *_SCANS),
-        "scan_backward": ("bptt.scan.backward", *_SCANS),
+        "scan_backward": ("bptt.scan.backward", *_SCANS, *AUTOGRAD),
     }
 )
