@@ -113,3 +113,30 @@ def test_wins_on_seeds_fails_for_equal_or_worse_variants():
     assert claims.wins_on_seeds(better, base).mean_difference == pytest.approx(0.02)
     with pytest.raises(ValueError, match="same >= 5 seeds"):
         claims.wins_on_seeds([1.0] * 5, [1.0] * 4)
+
+
+def test_overfits_holds_when_training_longer_helps_train_and_hurts_valid():
+    result = claims.overfits([2.4, 2.5], [1.3, 1.3], [4.1, 4.1], [4.3, 4.3], margin=0.05)
+    assert result.holds
+    assert result.valid_rise == pytest.approx((0.2, 0.2))
+    assert result.train_fall == pytest.approx((1.1, 1.2))
+
+
+@pytest.mark.negative_control
+def test_an_underfitting_model_does_not_overfit():
+    # the old reduced scale of the capstone's dropout section: both bpc still falling
+    assert not claims.overfits([3.8, 3.8], [3.3, 3.2], [4.2, 4.2], [3.8, 3.8]).holds
+    # validation bpc flat (within the margin) on one seed, rising on the other
+    assert not claims.overfits([2.5, 2.5], [1.5, 1.4], [4.05, 4.0], [4.07, 4.2],
+                               margin=0.05).holds
+    # validation rises but training does not fall: not overfitting, just worse
+    assert not claims.overfits([2.0, 2.0], [2.1, 1.9], [4.0, 4.0], [4.3, 4.3]).holds
+
+
+def test_overfits_validates_its_arguments():
+    with pytest.raises(ValueError, match="same number"):
+        claims.overfits([1.0], [1.0, 2.0], [1.0], [1.0])
+    with pytest.raises(ValueError, match="finite"):
+        claims.overfits([1.0], [float("nan")], [1.0], [1.0])
+    with pytest.raises(ValueError, match="margin"):
+        claims.overfits([1.0], [0.5], [1.0], [2.0], margin=-1)

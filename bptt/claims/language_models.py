@@ -131,3 +131,46 @@ def wins_on_seeds(first, second, *, required: int | None = None) -> PairedSeeds:
     wins = sum(a < b for a, b in zip(first, second))
     holds = wins >= required and float(np.mean(first)) < float(np.mean(second))
     return PairedSeeds(first, second, wins, required, bool(holds))
+
+
+@dataclass(frozen=True)
+class Overfitting:
+    """Bits per character of the same model trained for a short and for a long schedule, on
+    every pilot seed: the long run's training and validation bpc against the short run's."""
+
+    train_short: tuple[float, ...]
+    train_long: tuple[float, ...]
+    valid_short: tuple[float, ...]
+    valid_long: tuple[float, ...]
+    margin: float  # bits per character the validation bpc must rise by
+    holds: bool
+
+    @property
+    def valid_rise(self) -> tuple[float, ...]:
+        """Per seed, valid_long - valid_short (> 0: training longer hurt the held-out text)."""
+        return tuple(b - a for a, b in zip(self.valid_short, self.valid_long))
+
+    @property
+    def train_fall(self) -> tuple[float, ...]:
+        """Per seed, train_short - train_long (> 0: training longer fitted the training text)."""
+        return tuple(a - b for a, b in zip(self.train_short, self.train_long))
+
+
+def overfits(train_short, train_long, valid_short, valid_long, *,
+             margin: float = 0.0) -> Overfitting:
+    """Is a model in the overfitting regime? On every seed, training longer lowers its
+    training bpc and raises its validation bpc by more than ``margin`` bits per character.
+    The four arguments hold one value per seed (at least one seed), in the same order."""
+    columns = [tuple(float(x) for x in np.asarray(c, dtype=float).ravel())
+               for c in (train_short, train_long, valid_short, valid_long)]
+    if len({len(c) for c in columns}) != 1 or not columns[0]:
+        raise ValueError(f"train_short, train_long, valid_short, valid_long: expected the same "
+                         f"number (>= 1) of seeds, got {[len(c) for c in columns]}")
+    if not all(math.isfinite(x) for c in columns for x in c):
+        raise ValueError(f"train_short, train_long, valid_short, valid_long: expected finite "
+                         f"numbers, got {columns}")
+    if not (math.isfinite(margin) and margin >= 0):
+        raise ValueError(f"margin: expected a number >= 0, got {margin}")
+    ts, tl, vs, vl = columns
+    holds = all(b < a for a, b in zip(ts, tl)) and all(b > a + margin for a, b in zip(vs, vl))
+    return Overfitting(ts, tl, vs, vl, float(margin), bool(holds))
