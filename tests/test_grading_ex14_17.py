@@ -213,6 +213,14 @@ def _ex17_sampler(draw):
     return lambda ns: lambda logits, temperature, n, rng: draw(ns, logits, temperature, n, rng)
 
 
+def _quota(ns, z, tau, n, rng):
+    """Each character exactly floor(n p) times (the rest to the likeliest), shuffled."""
+    p = ns["temperature_probabilities"](z, tau)
+    counts = np.floor(n * p).astype(int)
+    counts[np.argmax(p)] += n - counts.sum()
+    return rng.permutation(np.repeat(np.arange(len(p)), counts))
+
+
 WRONG = [
     # ex14
     ("ex14", "bptt_values", _ex14_plain(lambda B, T, H: B * H * T), "h_0 is kept too"),
@@ -358,6 +366,7 @@ WRONG = [
         ),
         "equal generators gave different draws",
     ),
+    ("ex17", "sample_chars", _ex17_sampler(_quota), "too exact to be random"),
     (
         "ex17",
         "sample_chars",

@@ -6,6 +6,8 @@ their specific hint."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from grading_helpers import (
@@ -213,6 +215,21 @@ def _loop_scan(ns):
     return scan
 
 
+def _loop_beside_the_rounds(ns):
+    """The loop computes the states; ceil(log2 T) calls of combine on one step each only count."""
+
+    def scan(lam, u, h0, combine):
+        h, prev = np.empty_like(u), h0
+        for t in range(lam.shape[1]):
+            prev = lam[:, t] * prev + u[:, t]
+            h[:, t] = prev
+        for _ in range(math.ceil(math.log2(lam.shape[1])) if lam.shape[1] > 1 else 0):
+            combine(lam[:, :1], u[:, :1], lam[:, :1], u[:, :1])
+        return h
+
+    return scan
+
+
 def _scan_with(change):
     """The solution's scan with its inputs or its combine changed."""
 
@@ -346,6 +363,7 @@ WRONG = [
     ),
     ("ex21", "combine", _combine(lambda l1, u1, l2, u2: (l1 + l2, l2 * u1 + u2)), "do not add"),
     ("ex21", "scan", _loop_scan, "that is the loop"),
+    ("ex21", "scan", _loop_beside_the_rounds, "not on whole arrays"),
     ("ex21", "scan", _scan_with(lambda f, lam, u, h0, c: f(lam, u, 0 * h0, c)), "h_0 is missing"),
     (
         "ex21",

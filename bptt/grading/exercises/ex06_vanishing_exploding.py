@@ -275,7 +275,7 @@ EXERCISE = Exercise(
             _score_ratios,
         ),
         prediction_question("q1", _q1_linear_regime, factor=1.5),
-        prediction_question("q2", _q2_saturated, factor=1000.0),
+        prediction_question("q2", _q2_saturated, factor=10.0),
     ),
     kinds=("implement", "predict-then-run"),
 )

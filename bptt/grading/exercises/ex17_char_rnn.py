@@ -21,6 +21,8 @@ probabilities (a z-score per character) and equal draws from equal generators.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import WrongOutput, a_type
@@ -194,6 +196,15 @@ def _score_probabilities(cases, values) -> Verdict:
 DRAWS = 20_000
 Z_LIMIT = 5.0  # a right sampler exceeds 5 standard errors in some character with p < 1e-5
 REPEAT = 200  # equal generators must give equal draws
+BATCHES, BATCH = 20, 1000  # independent batches for the test of too-exact frequencies
+Z_TOO_EXACT = -4.75  # the lower 1e-6 quantile of a standard normal
+
+
+def _chi2_lower_quantile(df: int, z: float) -> float:
+    """The chi-square quantile with ``df`` degrees of freedom at standard-normal ``z``
+    (Wilson-Hilferty: (X / df)^(1/3) is nearly normal)."""
+    c = 2.0 / (9.0 * df)
+    return df * (1.0 - c + z * math.sqrt(c)) ** 3
 
 
 def _sample_inputs(seed: int) -> dict:
@@ -224,6 +235,7 @@ def _collect_sample(functions, inputs):
         "draws": _draws(functions, inputs, REPEAT, 1),
         "draws from an equal rng": _draws(functions, inputs, REPEAT, 1),
         "draws from another rng": _draws(functions, inputs, REPEAT, 2),
+        "batches": np.stack([_draws(functions, inputs, BATCH, 3 + b) for b in range(BATCHES)]),
     }
 
 
@@ -249,6 +261,15 @@ def _score_sample(inputs, values) -> Verdict:
             return Verdict.wrong("every draw is the same character: draw, do not take the argmax")
         return Verdict.wrong(
             f"the frequencies of {DRAWS} draws do not follow softmax(logits / temperature)"
+        )
+    p = _softmax(logits / tau)
+    counts = np.stack([np.bincount(b.astype(int), minlength=V)[:V] for b in
+                       np.asarray(array_value(values, "batches"), dtype=float)])
+    chi2 = float(np.sum((counts - BATCH * p) ** 2 / (BATCH * p)))
+    if chi2 < _chi2_lower_quantile(BATCHES * (V - 1), Z_TOO_EXACT):
+        return Verdict.wrong(
+            "the frequencies are too exact to be random: in every batch of draws each character "
+            "comes almost exactly n * p times; draw each character independently"
         )
     same = np.array_equal(values["draws"], values["draws from an equal rng"])
     if not same:

@@ -282,7 +282,7 @@ EXERCISE = Exercise(
 
 EXERCISE = EXERCISE.forbidding(
     {
-        "rtrl_step": ("bptt.rtrl.step", "bptt.rtrl.gradients", "bptt.rnn.backward"),
+        "rtrl_step": ("bptt.rtrl.step", "bptt.rtrl._step", "bptt.rtrl.gradients", "bptt.rnn.backward"),
         "uoro_update": ("bptt.uoro.uoro_step", "bptt.uoro.rnn_gradient_estimates"),
     }
 )

@@ -50,13 +50,21 @@ def _sequential(lam: np.ndarray, u: np.ndarray, h0: np.ndarray) -> np.ndarray:
 
 
 class CountingCombine:
-    """The check's combine (eq. ``scan-combine``), counting its calls: one call is one round."""
+    """The check's combine (eq. ``scan-combine``), counting its calls: one call is one round.
+
+    ``widths`` records how many time steps (axis 1 of its arrays, 1 for anything flatter) each
+    call combines: a round of a one-sweep scan combines the T - 2^d steps that have a partner
+    2^d steps before, so calls on a step or two at a time are a loop in disguise.
+    """
 
     def __init__(self):
         self.calls = 0
+        self.widths: list[int] = []
 
     def __call__(self, lam_1, u_1, lam_2, u_2):
         self.calls += 1
+        shape = np.shape(lam_2)
+        self.widths.append(int(shape[1]) if len(shape) > 1 else 1)
         return lam_2 * lam_1, lam_2 * u_1 + u_2
 
 
@@ -133,7 +141,12 @@ def _collect_scan(functions, cases):
         args = copied([case["lam"], case["u"], case["h0"]])
         values[_scan_key(T)] = functions["scan"](*args, counter)
         values[_rounds_key(T)] = counter.calls
+        values[_widths_key(T)] = np.array(counter.widths or [0])
     return values
+
+
+def _widths_key(T: int) -> str:
+    return f"steps per combine call (T = {T})"
 
 
 def _hillis_steele(lam, u, h0, combine):
@@ -190,8 +203,15 @@ def _score_scan(cases, values):
         T = case["lam"].shape[1]
         calls = round(float(array_value(values, _rounds_key(T)).reshape(-1)[0]))
         rounds = _rounds(T)
-        if calls == rounds:
+        widths = array_value(values, _widths_key(T)).reshape(-1)
+        if calls == rounds and all(w >= T - 2**d for d, w in enumerate(widths[:calls])):
             continue
+        if calls == rounds:
+            return Verdict.wrong(
+                f"with T = {T}: {calls} calls of combine, but not on whole arrays: round d "
+                "combines every step that has a partner 2^d steps before (T - 2^d of them) in "
+                "one call; the states must come from those calls, not from a loop beside them"
+            )
         if calls < rounds:
             return Verdict.wrong(
                 f"with T = {T}: the right states, but combine was called {calls} times; compute "
