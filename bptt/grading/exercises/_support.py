@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 import zlib
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -116,3 +117,19 @@ AUTOGRAD = (
 """Automatic differentiation, reverse and forward mode: tripwires of the parts that ask for a
 derivative by hand (``torch.func.jacrev``, ``torch.func.grad`` and
 ``torch.autograd.functional`` go through ``torch.autograd.grad`` and trip with it)."""
+
+
+def trained_predictor(functions: Mapping[str, Any], seed: int, takes: str):
+    """``(predict, cpu)``: the learner's ``train(seed)`` run on one thread, the function it
+    returns and the CPU seconds it took (a training challenge's budget). ``takes`` names what
+    ``predict`` is called with, for the error when ``train`` returns something else."""
+    with single_threaded():
+        start = time.process_time()
+        predict = functions["train"](seed)
+        cpu = time.process_time() - start
+    if not callable(predict):
+        raise WrongOutput(
+            f"train(seed): should return a function predict({takes}), got {a_type(predict)}"
+        )
+    return predict, cpu
+

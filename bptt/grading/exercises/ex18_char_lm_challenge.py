@@ -33,15 +33,14 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 
 import numpy as np
 
-from ..errors import WrongOutput, a_type
+from ..errors import WrongOutput
 from ..hints import array_value, scalar_value
 from ..parts import Exercise, Part, Verdict
 from ..questions import number_question
-from ._support import derived_seed, single_threaded
+from ._support import derived_seed, single_threaded, trained_predictor
 
 MAX_CHARS = 300_000
 VALID_STREAMS = 8
@@ -75,14 +74,8 @@ def _as_array(value) -> np.ndarray:
 def _collect(functions, inputs):
     streams = inputs["streams"]
     S, N = streams.shape
+    predict, cpu = trained_predictor(functions, inputs["seed"], "streams")
     with single_threaded():
-        start = time.process_time()
-        predict = functions["train"](inputs["seed"])
-        cpu = time.process_time() - start
-        if not callable(predict):
-            raise WrongOutput(
-                f"train(seed): should return a function predict(streams), got {a_type(predict)}"
-            )
         log_probs = _as_array(predict(streams.copy()))
     if log_probs.ndim != 3 or log_probs.shape[:2] not in ((S, N), (S, N - 1)):
         raise WrongOutput(
