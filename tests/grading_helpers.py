@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bptt.grading import get_exercise
+from bptt.grading import get_exercise, run_checks
 from bptt.grading.notebook import notebook_namespace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,3 +63,18 @@ def assert_two_wrong_answers_per_part(exercises, cases, skip=()) -> None:
                 continue
             count = sum(1 for e, p, _, _ in cases if (e, p) == (exercise, part.name))
             assert count >= 2, f"{exercise} {part.name}: {count} wrong answers tested"
+
+
+def wrong_answer_result(namespaces, case, *, with_solution: bool = True):
+    """The result of the part a wrong-answer case targets, scored with only the case's function.
+
+    ``case`` is ``(exercise, part, factory, hint)``; ``factory`` gets the solution notebook's
+    namespace (None when ``with_solution`` is false: a factory that needs no solution, for an
+    exercise whose solution trains a model on loading) and returns the wrong function.
+    """
+    exercise, part_name, factory, _ = case
+    (name,) = get_exercise(exercise).part(part_name).needs
+    solution = namespaces("solutions", exercise) if with_solution else None
+    (result,) = [r for r in run_checks(exercise, {name: factory(solution)}) if r.part == part_name]
+    return result
+

@@ -12,6 +12,7 @@ from grading_helpers import (
     DEFAULT_SEED,
     answer,
     assert_two_wrong_answers_per_part,
+    wrong_answer_result,
     wrong_id,
 )
 
@@ -418,11 +419,9 @@ WRONG = [
 
 @pytest.mark.parametrize("case", WRONG, ids=[wrong_id(c) for c in WRONG])
 def test_typical_wrong_answer_loses_the_part(namespaces, case):
-    exercise, part_name, factory, hint = case
-    (name,) = get_exercise(exercise).part(part_name).needs
-    result = _results(exercise, {name: factory(namespaces("solutions", exercise))})[part_name]
+    result = wrong_answer_result(namespaces, case)
     assert result.points == 0, result
-    assert hint in result.reason, result.reason
+    assert case[3] in result.reason, result.reason
 
 
 def test_every_part_has_two_wrong_answers():

@@ -13,11 +13,12 @@ import torch
 from grading_helpers import (
     answer,
     assert_two_wrong_answers_per_part,
+    wrong_answer_result,
     wrong_id,
 )
 
 from bptt import jacobians, rnn, spectral, tasks, truncation
-from bptt.grading import get_exercise, run_checks
+from bptt.grading import run_checks
 from bptt.grading.exercises import ex09_adding_challenge
 from bptt.grading.selfcheck import SELF_CHECK_SEED
 
@@ -374,12 +375,9 @@ WRONG = [
 
 @pytest.mark.parametrize("case", WRONG, ids=[wrong_id(c) for c in WRONG])
 def test_typical_wrong_answer_loses_the_part(namespaces, case):
-    exercise, part_name, factory, hint = case
-    (name,) = get_exercise(exercise).part(part_name).needs
-    solution = namespaces("solutions", exercise) if exercise in CHEAP else None
-    points, _, reason = _points(exercise, {name: factory(solution)})[part_name]
-    assert points == 0, reason
-    assert hint in reason, reason
+    result = wrong_answer_result(namespaces, case, with_solution=case[0] in CHEAP)
+    assert result.points == 0, result
+    assert case[3] in result.reason, result.reason
 
 
 def test_every_part_has_two_wrong_answers():

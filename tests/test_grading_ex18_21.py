@@ -14,12 +14,13 @@ from grading_helpers import (
     answer,
     assert_two_wrong_answers_per_part,
     graded_functions,
+    wrong_answer_result,
     wrong_id,
 )
 
 from bptt import checkpoint_dp, ngram, rtrl, tasks, uoro
 from bptt import scan as package_scan
-from bptt.grading import get_exercise, run_checks
+from bptt.grading import run_checks
 from bptt.grading.exercises import ex18_char_lm_challenge as ex18
 from bptt.grading.exercises import ex19_online_gradients as ex19
 from bptt.grading.exercises import ex20_optimal_checkpointing as ex20
@@ -398,12 +399,9 @@ WRONG = [
 
 @pytest.mark.parametrize("case", WRONG, ids=[wrong_id(c) for c in WRONG])
 def test_typical_wrong_answer_loses_the_part(namespaces, case):
-    exercise, part_name, factory, hint = case
-    (name,) = get_exercise(exercise).part(part_name).needs
-    solution = namespaces("solutions", exercise) if exercise in CHEAP else None
-    points, _, reason = _points(exercise, {name: factory(solution)})[part_name]
-    assert points == 0, reason
-    assert hint in reason, reason
+    result = wrong_answer_result(namespaces, case, with_solution=case[0] in CHEAP)
+    assert result.points == 0, result
+    assert case[3] in result.reason, result.reason
 
 
 def test_every_part_has_two_wrong_answers():

@@ -19,6 +19,7 @@ from grading_helpers import (
     answer,
     assert_two_wrong_answers_per_part,
     graded_functions,
+    wrong_answer_result,
     wrong_id,
 )
 from hypothesis import HealthCheck, given, settings
@@ -303,13 +304,9 @@ WRONG = [
 
 @pytest.mark.parametrize("case", WRONG, ids=[wrong_id(c) for c in WRONG])
 def test_typical_wrong_answer_loses_the_part(namespaces, case):
-    exercise, part_name, factory, hint = case
-    part = get_exercise(exercise).part(part_name)
-    (name,) = part.needs
-    results = run_checks(exercise, {name: factory(namespaces("solutions", exercise))})
-    (result,) = [r for r in results if r.part == part_name]
+    result = wrong_answer_result(namespaces, case)
     assert result.points == 0, result
-    assert hint in result.reason
+    assert case[3] in result.reason, result.reason
 
 
 def test_every_part_has_two_wrong_answers():
