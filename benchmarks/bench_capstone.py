@@ -2,7 +2,7 @@
 
 Both configurations of :mod:`bptt.torch.capstone` ("small", the CPU run the course executes,
 and "full", the GPU-sized one) train the same way as the chapter: a character LSTM
-(``CharLM``, fused layer), TBPTT(35, 35), Adam, gradient-norm clipping, ``train_tbptt`` over
+(``capstone_model``, fused layer), TBPTT(35, 35), AdamW, gradient-norm clipping, ``train_tbptt`` over
 ``updates`` chunks of the corpus streams. Each timed call runs ``updates`` TBPTT updates;
 characters per second = batch * K * updates / median time. Runs on the CPU (torch on one
 thread, as the chapter sets it) and, when a GPU is lent, on the GPU too.
@@ -17,9 +17,9 @@ from bptt import tasks
 from bptt.torch import (
     CAPSTONE_CHUNK,
     CAPSTONE_CLIP,
-    CharLM,
     batchify,
     capstone_config,
+    capstone_model,
     default_device,
     next_token_pairs,
     token_cross_entropy,
@@ -33,10 +33,9 @@ def _trainer(config: dict, corpus, device: torch.device, updates: int):
     steps = CAPSTONE_CHUNK * updates
     if x.shape[1] < steps:
         raise ValueError(f"the corpus is too short for {updates} updates of {CAPSTONE_CHUNK} steps")
-    model = CharLM(len(corpus.vocab), config["hidden"], embedding_dim=config["embedding"],
-                   cell="lstm", seed=0, dropout=config["dropout"],
-                   dropout_mode=config["dropout_mode"], dropout_seed=0, device=device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
+    model = capstone_model(config, len(corpus.vocab), seed=0, device=device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"],
+                                  weight_decay=config["weight_decay"])
 
     def train():
         train_tbptt(model, x[:, :steps], y[:, :steps], k1=CAPSTONE_CHUNK, k2=CAPSTONE_CHUNK,
@@ -79,7 +78,7 @@ def run(quick: bool = False) -> list[Table]:
     return [
         Table(
             name="capstone_throughput",
-            title="Capstone training throughput: char LSTM, TBPTT(35, 35), Adam, clipping",
+            title="Capstone training throughput: char LSTM, TBPTT(35, 35), AdamW, clipping",
             columns=["config", "device", "H", "streams", "updates", "time (s)", "characters/s"],
             rows=rows,
             notes="Median of 3 timed calls after 1 warm-up call, each running `updates` TBPTT "

@@ -30,8 +30,13 @@ import numpy as np
 
 from bptt import _validate as v
 
-MAX_ORDER = 5
-"""Highest order this module fits (contexts of up to 4 characters)."""
+MAX_ORDER = 9
+"""Highest order this module fits (contexts of up to 8 characters), where the int64 keys allow
+it (``V ** order < 2**62``)."""
+
+BASELINE_ORDERS = range(1, 6)
+"""The orders of :func:`baselines` by default: the n-gram opponents of the course's language
+models (contexts of up to 4 characters)."""
 
 DISCOUNT_GRID = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2))
 """Discounts tried per order when fitting on held-out data."""
@@ -252,6 +257,6 @@ def fit(
     return NGramModel(order, V, discounts, _count_levels(train, order, V))
 
 
-def baselines(train, valid_streams, V: int, orders=range(1, MAX_ORDER + 1)) -> dict[int, float]:
+def baselines(train, valid_streams, V: int, orders=BASELINE_ORDERS) -> dict[int, float]:
     """Validation bits per character of the fitted models of each order: {order: bpc}."""
     return {n: fit(train, V, n).bits_per_char(valid_streams) for n in orders}

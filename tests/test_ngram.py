@@ -16,11 +16,11 @@ def toy_text():
     return np.concatenate([np.append(words[i], 0) for i in rng.integers(0, 40, size=1500)]).astype(np.int64)
 
 
-@pytest.mark.parametrize("order", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("order", [1, 2, 3, 4, 5, 9])
 def test_every_conditional_distribution_sums_to_one(toy_text, order):
     model = ngram.fit(toy_text, 7, order)
     rng = np.random.default_rng(1)
-    contexts = [toy_text[i : i + 4] for i in rng.integers(0, len(toy_text) - 4, size=10)]
+    contexts = [toy_text[i : i + 8] for i in rng.integers(0, len(toy_text) - 8, size=10)]
     contexts += [np.array([6, 6, 6, 6]), np.array([], dtype=np.int64), np.array([3])]  # unseen, empty
     for context in contexts:
         p = model.distribution(context)
@@ -80,7 +80,7 @@ def test_discounts_are_tuned_on_held_out_training_ids(toy_text):
     "kwargs, match",
     [
         ({"order": 0}, "order"),
-        ({"order": 6}, "order"),
+        ({"order": 10}, "order"),
         ({"order": 2, "discounts": (0.5,)}, "discounts"),
         ({"order": 1, "discounts": (1.5,)}, "discounts"),
     ],

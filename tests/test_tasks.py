@@ -222,3 +222,35 @@ def test_text_statistics_by_hand():
     assert np.isnan(text_statistics("no stop here", "x").capital_after_full_stop)
     with pytest.raises(ValueError, match="reference"):
         text_statistics("abc", "")
+
+
+def test_verbatim_fraction_counts_the_windows_found_in_the_reference():
+    from bptt.tasks import verbatim_fraction
+
+    # windows of 3 in "abcxyz": abc, bcx, cxy, xyz; only "abc" and "xyz" are in the reference
+    assert verbatim_fraction("abcxyz", "..abc..xyz..", length=3) == 0.5
+    assert verbatim_fraction("abcabc", "abcabc", length=4) == 1.0
+    assert verbatim_fraction("aaaa", "bbbb", length=2) == 0.0
+    with pytest.raises(ValueError, match="text: expected a string of at least length = 5"):
+        verbatim_fraction("abc", "abcdefgh", length=5)
+    with pytest.raises(ValueError, match="length"):
+        verbatim_fraction("abc", "abc", length=0)
+
+
+@pytest.mark.negative_control
+def test_a_novel_held_out_text_has_almost_nothing_to_copy():
+    # The capstone asserts that over a fifth of its validation text occurs verbatim in the
+    # training text. In a world where the held-out text is new (random letters, and a
+    # shuffled-word text in the training text's own vocabulary) the same measure is near 0.
+    from bptt.tasks import char_corpus, verbatim_fraction
+
+    rng = np.random.default_rng(0)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz "))
+    novel = "".join(rng.choice(letters, size=5_000))
+    reference = "".join(rng.choice(letters, size=50_000))
+    assert verbatim_fraction(novel, reference) < 0.2
+    corpus = char_corpus(max_chars=60_000, seed=0)
+    train = corpus.vocab.decode(corpus.train)
+    words = corpus.vocab.decode(corpus.valid).split(" ")
+    shuffled = " ".join(rng.permutation(words))
+    assert verbatim_fraction(shuffled, train) < 0.2

@@ -284,3 +284,69 @@ def test_capstone_learning_rate_falls_linearly_from_lr_to_lr_final():
     assert all(a > b for a, b in itertools.pairwise(rates))
     with pytest.raises(ValueError, match="round_"):
         capstone_lr(config, config["rounds"])
+
+
+TINY_CAPSTONE = {"hidden": 16, "embedding": 8, "batch": 4, "rounds": 3, "updates_per_round": 2,
+                 "max_chars": 6_000}
+
+
+def _tiny_capstone():
+    from bptt import tasks
+    from bptt.torch import capstone_config
+
+    config = capstone_config("small")
+    config.update(TINY_CAPSTONE)
+    return config, tasks.char_corpus(max_chars=config["max_chars"], seed=0)
+
+
+def test_train_capstone_records_every_round_and_repeats_itself_for_a_seed():
+    from bptt.torch import CAPSTONE_CHUNK, batchify, capstone_model, next_token_pairs, stream_bpc
+    from bptt.torch.capstone import train_capstone
+
+    config, corpus = _tiny_capstone()
+    run = train_capstone(config, corpus, seed=3, valid_streams=2, device="cpu")
+    assert run.updates == [0, 2, 4, 6] and len(run.grad_norm) == len(run.clipped) == 6
+    assert len(run.valid_bpc) == len(run.train_bpc) == 4 and math.isnan(run.train_bpc[0])
+    x_valid, y_valid = next_token_pairs(batchify(corpus.valid, 2, device="cpu"))
+    untrained = capstone_model(config, len(corpus.vocab), seed=3, device="cpu")
+    assert run.valid_bpc[0] == pytest.approx(stream_bpc(untrained, x_valid, y_valid), abs=1e-12)
+    assert run.final_bpc == pytest.approx(stream_bpc(run.model, x_valid, y_valid), abs=1e-12)
+    assert run.final_bpc < run.valid_bpc[0]
+    again = train_capstone(config, corpus, seed=3, valid_streams=2, device="cpu")
+    assert again.valid_bpc == run.valid_bpc
+    other = train_capstone(config, corpus, seed=4, valid_streams=2, device="cpu")
+    assert other.final_bpc != run.final_bpc
+    too_long = dict(config, updates_per_round=corpus.train.size // (4 * CAPSTONE_CHUNK) + 1)
+    with pytest.raises(ValueError, match="corpus: its training text gives streams"):
+        train_capstone(too_long, corpus, device="cpu")
+
+
+def test_stream_bpc_is_eval_mode_bits_and_restores_the_mode():
+    from bptt.torch import evaluate_stream, stream_bpc, token_cross_entropy
+
+    config, corpus = _tiny_capstone()
+    from bptt.torch import batchify, capstone_model, next_token_pairs
+
+    model = capstone_model(config, len(corpus.vocab), seed=0, device="cpu")
+    x, y = next_token_pairs(batchify(corpus.valid, 2, device="cpu"))
+    model.train()
+    bpc = stream_bpc(model, x, y)
+    assert model.training, "stream_bpc puts the model back in training mode"
+    model.eval()
+    nats, _ = evaluate_stream(model, x, y, loss_fn=token_cross_entropy)
+    assert bpc == pytest.approx(nats / math.log(2), rel=1e-12)
+
+
+def test_the_seed_table_was_made_with_the_chapter_configuration():
+    # The capstone chapter reads benchmarks/results/capstone_seeds.json: a configuration
+    # changed without re-running `python -m benchmarks capstone_seeds` fails here.
+    import json
+    from pathlib import Path
+
+    from bptt.torch import capstone_config
+    from bptt.torch.capstone import CAPSTONE_SEEDS
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "capstone_seeds.json"
+    record = json.loads(path.read_text())
+    assert record["meta"]["config"] == capstone_config("small")
+    assert [row[0] for row in record["rows"]] == list(CAPSTONE_SEEDS)

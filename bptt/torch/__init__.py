@@ -12,7 +12,7 @@ The chapters that train with PyTorch use this subpackage. One module per job:
 * :mod:`.memory` - saved-for-backward bytes and the CUDA peak;
 * :mod:`.checkpoint` - checkpointed BPTT (sqrt(T) memory, same gradient);
 * :mod:`.data` - tensors from :mod:`bptt.tasks`, batchify, chunks;
-* :mod:`.capstone` - the two training configurations of the capstone, its epoch loop;
+* :mod:`.capstone` - the capstone's two configurations, its training loop and bits per character;
 * :mod:`.dropout` - dropout masks for recurrent networks (fresh or one per sequence);
 * :mod:`.sequences` - teacher forcing, padded batches and bidirectional RNNs, with a seed axis;
 * :mod:`.progress` - ``tqdm.auto`` bars that ``BPTT_PROGRESS=0`` silences.
@@ -23,8 +23,12 @@ from .capstone import (
     CAPSTONE_CLIP,
     CAPSTONE_CONFIGS,
     DROPOUT_VARIANTS,
+    CapstoneRun,
     capstone_config,
     capstone_lr,
+    capstone_model,
+    stream_bpc,
+    train_capstone,
     train_epochs,
 )
 from .checkpoint import CheckpointMemory, checkpoint_saved_bytes, checkpointed_loss
@@ -73,6 +77,7 @@ __all__ = [
     "CELLS",
     "DROPOUT_VARIANTS",
     "INITS",
+    "CapstoneRun",
     "CharLM",
     "CheckpointMemory",
     "HiddenRecord",
@@ -86,6 +91,7 @@ __all__ = [
     "call_model",
     "capstone_config",
     "capstone_lr",
+    "capstone_model",
     "check_finite",
     "check_stream",
     "checkpoint_saved_bytes",
@@ -115,9 +121,11 @@ __all__ = [
     "saturation_fraction",
     "saved_bytes",
     "scalar_loss",
+    "stream_bpc",
     "tbptt_schedule",
     "to_tensors",
     "token_cross_entropy",
+    "train_capstone",
     "train_epochs",
     "train_tbptt",
 ]

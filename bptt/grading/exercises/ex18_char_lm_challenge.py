@@ -20,7 +20,8 @@ character that really comes next and the log of the sum of all V probabilities (
 capstone, fitted here on the same training text and scored on the same streams: full marks below
 the interpolated Kneser-Ney 4-gram (about 2.40 bpc), half marks below the trigram (about 2.96).
 The best n-gram of the capstone, the 5-gram (about 2.15), is not the target: the capstone's own
-LSTM stays above it within its budget, and so does this exercise's solution. Measured for the
+LSTM, with about three times this budget, passes it on 8 of 10 seeds by more than 0.01 bits, and
+this exercise's solution stays above it. Measured for the
 solution (an LSTM with H = 128, 32 streams, K = 35, clipping at 1, 2000 updates, about 14 s of
 CPU on the course machine), on seeds 0..4: 2.294, 2.317, 2.316, 2.292, 2.315 bpc; K = 100 with
 700 updates in the same time: 2.395, 2.381 (seeds 0, 1); K = 10 with 5000 updates: 2.281, 2.314.
