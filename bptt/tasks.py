@@ -279,15 +279,19 @@ def text_statistics(text: str, reference: str) -> TextStatistics:
     return TextStatistics(len(after), capitals, known, distance)
 
 
-def verbatim_fraction(text: str, reference: str, *, length: int = 80) -> float:
-    """The fraction of the ``length``-character windows of ``text`` (every start, overlapping)
-    that occur verbatim somewhere in ``reference``: how much of a held-out text a model could
-    copy from its training text rather than predict (0 none, 1 all)."""
+def verbatim_mask(text: str, reference: str, *, length: int = 80) -> np.ndarray:
+    """Which characters of ``text`` lie inside a window of ``length`` characters of ``text``
+    that occurs verbatim somewhere in ``reference``: a bool array (len(text),). Its mean is the
+    fraction of a held-out text that a model could copy from its training text rather than
+    predict (0 none, 1 all)."""
     v.integer("length", length, minimum=1)
     for name, value in (("text", text), ("reference", reference)):
         if not isinstance(value, str) or len(value) < length:
             raise ValueError(f"{name}: expected a string of at least length = {length} "
                              f"characters, got {value!r:.40}")
     seen = {reference[i:i + length] for i in range(len(reference) - length + 1)}
-    windows = [text[i:i + length] for i in range(len(text) - length + 1)]
-    return sum(window in seen for window in windows) / len(windows)
+    starts = np.array([text[i:i + length] in seen for i in range(len(text) - length + 1)])
+    # character j is covered when a found window starts in (j - length, j]
+    found = np.concatenate([[0], np.cumsum(starts)])
+    ends = np.arange(len(text)) + 1
+    return (found[np.minimum(ends, len(starts))] - found[np.maximum(ends - length, 0)]) > 0

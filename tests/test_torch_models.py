@@ -321,20 +321,38 @@ def test_train_capstone_records_every_round_and_repeats_itself_for_a_seed():
         train_capstone(too_long, corpus, device="cpu")
 
 
-def test_stream_bpc_is_eval_mode_bits_and_restores_the_mode():
-    from bptt.torch import evaluate_stream, stream_bpc, token_cross_entropy
+def test_stream_bpc_and_token_bits_agree_and_restore_the_mode():
+    # two paths: stream_bpc runs chunks of 256 steps through evaluate_stream; token_bits runs
+    # one pass and keeps every step
+    from bptt.torch import batchify, capstone_model, next_token_pairs, stream_bpc, token_bits
 
     config, corpus = _tiny_capstone()
-    from bptt.torch import batchify, capstone_model, next_token_pairs
-
     model = capstone_model(config, len(corpus.vocab), seed=0, device="cpu")
     x, y = next_token_pairs(batchify(corpus.valid, 2, device="cpu"))
+    assert x.shape[1] > 256, "the stream spans several evaluation chunks"
     model.train()
     bpc = stream_bpc(model, x, y)
-    assert model.training, "stream_bpc puts the model back in training mode"
+    bits = token_bits(model, x, y)
+    assert model.training, "both put the model back in training mode"
+    assert bits.shape == x.shape and bool((bits > 0).all())
+    assert bpc == pytest.approx(float(bits.mean()), rel=1e-5)
     model.eval()
-    nats, _ = evaluate_stream(model, x, y, loss_fn=token_cross_entropy)
-    assert bpc == pytest.approx(nats / math.log(2), rel=1e-12)
+    stream_bpc(model, x, y)
+    token_bits(model, x, y)
+    assert not model.training, "and leave a model in eval mode there"
+
+
+def test_train_capstone_restarts_the_streams_when_an_epoch_ends():
+    from bptt.torch import CAPSTONE_CHUNK
+    from bptt.torch.capstone import train_capstone
+
+    config, corpus = _tiny_capstone()
+    steps = corpus.train.size // config["batch"] - 1
+    config["updates_per_round"] = steps // (2 * CAPSTONE_CHUNK)  # two rounds per epoch
+    config["rounds"] = 5  # two and a half epochs
+    run = train_capstone(config, corpus, seed=0, valid_streams=2, device="cpu")
+    assert run.updates == [r * config["updates_per_round"] for r in range(6)]
+    assert all(math.isfinite(b) for b in run.valid_bpc) and run.final_bpc < run.valid_bpc[0]
 
 
 def test_the_seed_table_was_made_with_the_chapter_configuration():

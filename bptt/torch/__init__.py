@@ -28,6 +28,7 @@ from .capstone import (
     capstone_lr,
     capstone_model,
     stream_bpc,
+    token_bits,
     train_capstone,
     train_epochs,
 )
@@ -124,6 +125,7 @@ __all__ = [
     "stream_bpc",
     "tbptt_schedule",
     "to_tensors",
+    "token_bits",
     "token_cross_entropy",
     "train_capstone",
     "train_epochs",
